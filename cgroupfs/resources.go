@@ -1,0 +1,53 @@
+// Package cgroupfs creates, limits, measures and removes the cgroups rcon
+// runs commands in. It hides whether the host runs cgroup v1 (legacy or
+// hybrid) or v2 (unified): callers describe limits as Resources and get a
+// Group back.
+package cgroupfs
+
+// Resources are the limits of one group. A zero field means "no limit",
+// so the zero value limits nothing.
+type Resources struct {
+	// CPUPercent is the CPU quota in percent of one CPU (150 = 1.5 CPUs).
+	CPUPercent float64 `json:"cpu_percent,omitempty"`
+	// CPUPeriod is the quota period in microseconds (default 100000).
+	CPUPeriod uint64 `json:"cpu_period_us,omitempty"`
+	// CPUWeight is the v2 weight, 1..10000 (v1: converted to cpu.shares).
+	CPUWeight uint64 `json:"cpu_weight,omitempty"`
+	// Cpuset lists the CPUs the group may run on, e.g. "0-1,3".
+	Cpuset string `json:"cpuset,omitempty"`
+	// Mem is the hard memory limit in bytes (v2 memory.max, v1 limit_in_bytes).
+	Mem int64 `json:"mem,omitempty"`
+	// MemHigh is the throttling threshold (v2 memory.high, v1 soft limit).
+	MemHigh int64 `json:"mem_high,omitempty"`
+	// Swap is the swap allowed on top of Mem; SwapSet tells 0 from unset.
+	Swap    int64 `json:"swap,omitempty"`
+	SwapSet bool  `json:"-"`
+	// Pids caps the number of tasks (processes and threads).
+	Pids int64 `json:"pids,omitempty"`
+	// IO lists block-device throttles.
+	IO []IOLimit `json:"io,omitempty"`
+}
+
+// IOKind says which throttle an IOLimit sets.
+type IOKind string
+
+const (
+	ReadBPS   IOKind = "rbps"
+	WriteBPS  IOKind = "wbps"
+	ReadIOPS  IOKind = "riops"
+	WriteIOPS IOKind = "wiops"
+)
+
+// IOLimit throttles one block device.
+type IOLimit struct {
+	Major int64  `json:"major"`
+	Minor int64  `json:"minor"`
+	Kind  IOKind `json:"kind"`
+	Rate  uint64 `json:"rate"`
+}
+
+// Empty reports whether r limits nothing at all.
+func (r *Resources) Empty() bool {
+	return r.CPUPercent == 0 && r.CPUWeight == 0 && r.Cpuset == "" && r.Mem == 0 &&
+		r.MemHigh == 0 && !r.SwapSet && r.Pids == 0 && len(r.IO) == 0
+}

@@ -1,0 +1,47 @@
+// Package launch runs one command as a Spec describes it: in a fresh cgroup,
+// with pruned capabilities, in new namespaces, as another user. The CLIs and
+// the profile loader only build a Spec; everything privileged happens here,
+// in the order Run reads from top to bottom.
+package launch
+
+import (
+	"rcon/caps"
+	"rcon/cgroupfs"
+	"rcon/nsjail"
+)
+
+// Spec describes one run. It is plain data: the CLIs and profiles fill it,
+// Run carries it out.
+type Spec struct {
+	// Argv is exec'd directly (no shell); Argv[0] is looked up in PATH.
+	Argv []string `json:"argv"`
+
+	// NoCgroup runs without a group (capcon without limits).
+	NoCgroup bool `json:"no_cgroup,omitempty"`
+	// Name of the group; empty means unique per run.
+	Name string `json:"name,omitempty"`
+	// Parent overrides where groups are created (see cgroupfs.DefaultParent).
+	Parent string `json:"parent,omitempty"`
+	// Resources are the limits.
+	Resources cgroupfs.Resources `json:"limits"`
+	// WaitAll waits for the whole group to empty instead of killing what
+	// the command leaves behind.
+	WaitAll bool `json:"wait_all,omitempty"`
+
+	// User, Group and Groups switch identity; empty keeps the caller's.
+	User   string   `json:"user,omitempty"`
+	Group  string   `json:"group,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+
+	// Caps prunes capabilities (nil: leave them alone).
+	Caps *caps.Spec `json:"caps,omitempty"`
+	// NS unshares namespaces (nil: none).
+	NS *nsjail.Spec `json:"namespaces,omitempty"`
+
+	// Stats prints a summary on stderr at exit; StatsJSON writes it as JSON.
+	Stats     bool   `json:"stats,omitempty"`
+	StatsJSON string `json:"stats_json,omitempty"`
+
+	// Tool is the name used in messages ("rcon", "capcon").
+	Tool string `json:"-"`
+}
