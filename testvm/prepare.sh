@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# testvm/prepare.sh: prepare (once) what testvm/run.sh needs to boot a small
+# cgroup v2 VM under qemu TCG, from Debian packages only:
+#   - host tools: qemu-system-x86 (--no-install-recommends), cpio, xz-utils
+#   - the kernel of the current linux-image-amd64 dependency: the uncompressed
+#     vmlinux (booted through its PVH entry, ~2.6 s faster) or, if extracting
+#     or booting it fails, the bzImage; plus the virtio block modules
+#   - a base initramfs: busybox-static and those modules
+# Everything is cached under testvm/cache/ (git-ignored). Idempotent; when the
+# cache is complete it only checks a stamp. Safe to run concurrently (flock).
+#
+# Usage: testvm/prepare.sh [--quiet] [--force]
+# Env:   TESTVM_CACHE (default: testvm/cache next to this script)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${TESTVM_CACHE:-$here/cache}
+quiet=0
+force=0
+for a in "$@"; do
+	case $a in
+	--quiet) quiet=1 ;;
+	--force) force=1 ;;
+	-h | --help)
+		sed -n '2,14p' "${BASH_SOURCE[0]}"
+		exit 0
+		;;
+	*)
+		echo "prepare.sh: unknown argument: $a" >&2
+		exit 2
+		;;
+	esac
+done
+
+log() { if [[ $quiet == 0 ]]; then echo "testvm/prepare: $*" >&2; fi; }
+die() {
+	echo "testvm/prepare: ERROR: $*" >&2
+	exit 1
+}
+
+# The layout of a complete cache; the stamp names the kernel and the hash of
+# this script, so changing the script rebuilds.
+stamp=$cache/ready
+self_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+
+have_tools() {
+	command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
+		command -v xz >/dev/null
+}
+
+cache_ok() {
+	[[ -f $stamp ]] || return 1
+	local k h
+	read -r k h <"$stamp" || return 1
+	[[ $h == "$self_hash" && -s $cache/kernel && -s $cache/base.cpio && -s $cache/busybox ]] || return 1
+	# A newer kernel in the apt lists is picked up only when asked (--force)
+	# or when the stamp is from another version of this script: the cached
+	# path must not need apt or the network.
+	[[ -n $k ]]
+}
+
+if [[ $force == 0 ]] && cache_ok && have_tools; then
+	exit 0
+fi
+
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+# Someone else may have finished while we waited for the lock.
+if [[ $force == 0 ]] && cache_ok && have_tools; then
+	exit 0
+fi
+
+t0=$SECONDS
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_update() {
+	if [[ $apt_updated == 0 ]]; then
+		log "apt-get update"
+		apt-get update -qq >&2 || die "apt-get update failed"
+		apt_updated=1
+	fi
+}
+
+# --- host tools ------------------------------------------------------------
+if ! have_tools; then
+	[[ $(id -u) == 0 ]] || die "need root to install qemu-system-x86 cpio xz-utils (or install them yourself)"
+	pkgs=(qemu-system-x86 cpio xz-utils)
+	log "installing ${pkgs[*]}"
+	if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2; then
+		apt_update
+		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 || die "apt-get install ${pkgs[*]} failed"
+	fi
+	have_tools || die "qemu-system-x86_64/cpio/xz still missing after install"
+fi
+
+# --- kernel version: the current dependency of linux-image-amd64 ----------
+kernel_pkg() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: *\(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1
+}
+kpkg=$(kernel_pkg || true)
+if [[ -z $kpkg ]]; then
+	apt_update
+	kpkg=$(kernel_pkg || true)
+fi
+[[ -n $kpkg ]] || die "cannot resolve the dependency of linux-image-amd64 (apt-cache depends)"
+kver=${kpkg#linux-image-}
+log "kernel package $kpkg"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+download() { # package -> path of the .deb in $work
+	local p=$1 deb
+	(cd "$work" && apt-get download -qq "$p" >&2) || {
+		apt_update
+		(cd "$work" && apt-get download -qq "$p" >&2) || die "apt-get download $p failed"
+	}
+	deb=$(ls "$work"/"${p}"_*.deb 2>/dev/null | head -n1)
+	[[ -n $deb ]] || die "no .deb for $p"
+	printf '%s\n' "$deb"
+}
+
+modinfo_depends() { # module file -> comma-separated dependencies
+	local f=$1
+	case $f in
+	*.xz) xz -dc "$f" ;;
+	*.gz) gzip -dc "$f" ;;
+	*.zst) zstd -qdc "$f" ;;
+	*) cat "$f" ;;
+	esac | tr '\0' '\n' | sed -n 's/^depends=//p'
+}
+
+kdir=$cache/kernel-$kver
+if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then
+	rm -rf "$kdir"
+	mkdir -p "$kdir/modules"
+	log "downloading $kpkg"
+	deb=$(download "$kpkg")
+	dpkg -x "$deb" "$work/k"
+	rm -f "$deb"
+	vmlinuz=$(ls "$work"/k/boot/vmlinuz-* | head -n1)
+	[[ -s $vmlinuz ]] || die "no boot/vmlinuz-* in $kpkg"
+	cp "$vmlinuz" "$kdir/vmlinuz"
+	mdir=
+	for d in "$work"/k/lib/modules/* "$work"/k/usr/lib/modules/*; do
+		if [[ -d $d/kernel ]]; then mdir=$d; break; fi
+	done
+	[[ -n $mdir ]] || die "no lib/modules in $kpkg"
+
+	# Resolve the virtio block stack, dependencies first, from the depends=
+	# field of each module's .modinfo (the .deb ships no modules.dep);
+	# anything not found as a module is assumed built in.
+	declare -A seen=()
+	order=()
+	resolve() {
+		local name=$1 path deps d
+		name=${name//-/_}
+		[[ -n ${seen[$name]:-} ]] && return 0
+		seen[$name]=1
+		path=$(cd "$mdir" && find kernel -name "${name}.ko*" -print -quit)
+		if [[ -z $path ]]; then
+			log "note: module $name not found (assuming built in)"
+			return 0
+		fi
+		deps=$(modinfo_depends "$mdir/$path")
+		local -a darr=()
+		IFS=, read -r -a darr <<<"$deps"
+		for d in "${darr[@]}"; do
+			[[ -n $d ]] && resolve "$d"
+		done
+		order+=("$path")
+	}
+	for m in virtio_pci virtio_mmio virtio_blk; do
+		resolve "$m"
+	done
+	[[ ${#order[@]} -gt 0 ]] || die "no virtio modules found"
+	: >"$kdir/modules.order"
+	for p in "${order[@]}"; do
+		b=$(basename "$p")
+		case $b in
+		*.ko) cp "$mdir/$p" "$kdir/modules/$b" ;;
+		*.ko.xz) xz -dc "$mdir/$p" >"$kdir/modules/${b%.xz}" ;;
+		*.ko.gz) gzip -dc "$mdir/$p" >"$kdir/modules/${b%.gz}" ;;
+		*.ko.zst) zstd -qdc "$mdir/$p" >"$kdir/modules/${b%.zst}" || die "cannot decompress $b (zstd)" ;;
+		*) die "unexpected module file $b" ;;
+		esac
+		echo "${b%%.ko*}.ko" >>"$kdir/modules.order"
+	done
+	log "modules: $(tr '\n' ' ' <"$kdir/modules.order")"
+	rm -rf "$work/k"
+fi
+
+# Uncompressed vmlinux: find the xz stream inside the bzImage and decompress it.
+if [[ ! -s $kdir/vmlinux && ! -f $kdir/vmlinux.failed ]]; then
+	log "extracting vmlinux"
+	ok=0
+	while IFS=: read -r off _; do
+		# (xz stops reading at the end of the stream: no pipe, no SIGPIPE)
+		if xz -dc --single-stream < <(tail -c +$((off + 1)) "$kdir/vmlinuz" 2>/dev/null) >"$work/vmlinux" 2>/dev/null &&
+			[[ $(head -c4 "$work/vmlinux" | od -An -tx1 | tr -d ' \n') == 7f454c46 ]]; then
+			mv "$work/vmlinux" "$kdir/vmlinux"
+			ok=1
+			break
+		fi
+	done < <(LC_ALL=C grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$kdir/vmlinuz" || true)
+	if [[ $ok == 0 ]]; then
+		log "could not extract vmlinux; will boot the bzImage"
+		touch "$kdir/vmlinux.failed"
+	fi
+	rm -f "$work/vmlinux"
+fi
+
+# --- busybox-static ----------------------------------------------------------
+if [[ ! -x $cache/busybox || $force == 1 ]]; then
+	log "downloading busybox-static"
+	deb=$(download busybox-static)
+	dpkg -x "$deb" "$work/bb"
+	rm -f "$deb"
+	cp "$work/bb/bin/busybox" "$cache/busybox.new"
+	chmod 755 "$cache/busybox.new"
+	mv "$cache/busybox.new" "$cache/busybox"
+	rm -rf "$work/bb"
+fi
+
+# --- base initramfs: busybox + modules (the /init comes with each run) -------
+log "building base initramfs"
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,etc,root,lib/modules/testvm}
+cp "$cache/busybox" "$root/bin/busybox"
+cp "$kdir"/modules/*.ko "$kdir/modules.order" "$root/lib/modules/testvm/"
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
+	cpio --quiet -o -H newc -R 0:0 --reproducible) >"$work/base.cpio"
+# Pad to a 4-byte boundary so the per-run archive can simply be appended.
+size=$(stat -c %s "$work/base.cpio")
+if ((size % 4)); then head -c $((4 - size % 4)) /dev/zero >>"$work/base.cpio"; fi
+mv "$work/base.cpio" "$cache/base.cpio"
+
+# --- choose the kernel: smoke-boot vmlinux (PVH), else the bzImage -----------
+smoke() { # kernel image -> 0 if a guest boots and sees cgroup2 controllers
+	TESTVM_KERNEL=$1 "$here/run.sh" --no-prepare --timeout 180 --quiet \
+		"$cache/busybox" sh -c 'grep -qw memory /sys/fs/cgroup/cgroup.controllers' >&2
+}
+chosen=
+if [[ -s $kdir/vmlinux ]]; then
+	log "smoke-booting vmlinux (PVH)"
+	if smoke "$kdir/vmlinux"; then chosen=$kdir/vmlinux; else log "vmlinux did not boot; trying the bzImage"; fi
+fi
+if [[ -z $chosen ]]; then
+	log "smoke-booting bzImage"
+	smoke "$kdir/vmlinuz" || die "the kernel did not boot (see the console output above)"
+	chosen=$kdir/vmlinuz
+fi
+ln -sfn "${chosen#"$cache"/}" "$cache/kernel.new"
+mv -T "$cache/kernel.new" "$cache/kernel"
+
+# Drop other kernel versions.
+for d in "$cache"/kernel-*; do
+	[[ $d == "$kdir" || ! -d $d ]] || rm -rf "$d"
+done
+
+echo "$kver $self_hash" >"$stamp"
+log "ready: $(basename "$chosen") of $kver in $((SECONDS - t0)) s"
