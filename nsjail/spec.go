@@ -1,9 +1,162 @@
-// Package nsjail sets up namespaces for a command. PLACEHOLDER: the
-// namespaces issue fills this in.
+// Package nsjail sets up Linux namespaces for a command: which ones to
+// unshare (Spec, Parse), the clone flags and id mappings for the process that
+// enters them (SetSysProcAttr), and the set-up that must run inside them
+// before the command starts (SetupInside): private mount propagation, a fresh
+// /proc, binds, loopback up, hostname.
+//
+// The package is plain data plus syscalls; it never starts processes. The
+// PID-1 init that runs the set-up and supervises the command lives in package
+// launch (launch/ns.go), which owns starting commands.
 package nsjail
 
-// Spec lists the namespaces to unshare.
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Spec says which namespaces a command gets and how its minimal filesystem
+// jail looks. The zero value unshares nothing.
 type Spec struct {
-	Unshare  []string `json:"unshare,omitempty"`
-	Hostname string   `json:"hostname,omitempty"`
+	PID    bool `json:"pid,omitempty"`
+	Mount  bool `json:"mount,omitempty"`
+	Net    bool `json:"net,omitempty"`
+	UTS    bool `json:"uts,omitempty"`
+	IPC    bool `json:"ipc,omitempty"`
+	User   bool `json:"user,omitempty"`
+	Cgroup bool `json:"cgroup,omitempty"`
+
+	// Hostname is set inside a new UTS namespace (it implies UTS).
+	Hostname string `json:"hostname,omitempty"`
+	// MapUser maps the caller to its own uid/gid inside a user namespace
+	// instead of to root (it implies User).
+	MapUser bool `json:"map_user,omitempty"`
+
+	// RoBind and Bind bind-mount host paths (read-only or read-write),
+	// Tmpfs mounts empty tmpfs directories, Chroot makes a directory the
+	// new root (pivot_root). Destinations are inside Chroot when it is
+	// set. All of them imply Mount.
+	RoBind []Bind   `json:"ro_bind,omitempty"`
+	Bind   []Bind   `json:"bind,omitempty"`
+	Tmpfs  []string `json:"tmpfs,omitempty"`
+	Chroot string   `json:"chroot,omitempty"`
 }
+
+// Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).
+type Bind struct {
+	Src string `json:"src"`
+	Dst string `json:"dst,omitempty"`
+}
+
+// Names are the namespace names Parse accepts, besides "all".
+var Names = []string{"cgroup", "ipc", "mount", "net", "pid", "user", "uts"}
+
+// Parse turns a list of namespace names into a Spec. Every element may itself
+// be a comma-separated list; "all" selects every namespace; empty elements are
+// ignored; "mnt" and "ns" are accepted for "mount", "network" for "net".
+// An unknown name is an error that names it.
+func Parse(list []string) (Spec, error) {
+	var s Spec
+	return s, s.Add(list)
+}
+
+// Add sets the namespaces named in list (see Parse) on s.
+func (s *Spec) Add(list []string) error {
+	for _, item := range list {
+		for _, name := range strings.Split(item, ",") {
+			name = strings.ToLower(strings.TrimSpace(name))
+			switch name {
+			case "":
+			case "all":
+				s.PID, s.Mount, s.Net, s.UTS, s.IPC, s.User, s.Cgroup = true, true, true, true, true, true, true
+			case "pid":
+				s.PID = true
+			case "mount", "mnt", "ns":
+				s.Mount = true
+			case "net", "network":
+				s.Net = true
+			case "uts":
+				s.UTS = true
+			case "ipc":
+				s.IPC = true
+			case "user":
+				s.User = true
+			case "cgroup":
+				s.Cgroup = true
+			default:
+				return fmt.Errorf("unknown namespace %q (known: %s, all)", name, strings.Join(Names, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// ParseBind parses "SRC" or "SRC:DST".
+func ParseBind(arg string) (Bind, error) {
+	src, dst, _ := strings.Cut(arg, ":")
+	if src == "" {
+		return Bind{}, fmt.Errorf("bind %q: empty source", arg)
+	}
+	return Bind{Src: src, Dst: dst}, nil
+}
+
+// Normalize applies the implications: Hostname implies UTS, MapUser implies
+// User, binds/tmpfs/chroot imply Mount. It also checks paths: bind and tmpfs
+// destinations and Chroot must be absolute.
+func (s *Spec) Normalize() error {
+	if s.Hostname != "" {
+		s.UTS = true
+	}
+	if s.MapUser {
+		s.User = true
+	}
+	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" {
+		s.Mount = true
+	}
+	if len(s.Hostname) > 64 {
+		return fmt.Errorf("hostname %q: longer than 64 bytes", s.Hostname)
+	}
+	if s.Chroot != "" && !strings.HasPrefix(s.Chroot, "/") {
+		return fmt.Errorf("chroot %q: not an absolute path", s.Chroot)
+	}
+	for _, b := range append(append([]Bind(nil), s.RoBind...), s.Bind...) {
+		if !strings.HasPrefix(b.target(), "/") {
+			return fmt.Errorf("bind %s: destination %q is not absolute", b.Src, b.target())
+		}
+	}
+	for _, t := range s.Tmpfs {
+		if !strings.HasPrefix(t, "/") {
+			return fmt.Errorf("tmpfs %q: not an absolute path", t)
+		}
+	}
+	return nil
+}
+
+func (b Bind) target() string {
+	if b.Dst != "" {
+		return b.Dst
+	}
+	return b.Src
+}
+
+// Empty reports whether s asks for no namespace at all.
+func (s *Spec) Empty() bool {
+	return s == nil || !(s.PID || s.Mount || s.Net || s.UTS || s.IPC || s.User || s.Cgroup ||
+		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "")
+}
+
+// List returns the selected namespace names, sorted.
+func (s *Spec) List() []string {
+	var l []string
+	for name, on := range map[string]bool{"pid": s.PID, "mount": s.Mount, "net": s.Net,
+		"uts": s.UTS, "ipc": s.IPC, "user": s.User, "cgroup": s.Cgroup} {
+		if on {
+			l = append(l, name)
+		}
+	}
+	sort.Strings(l)
+	return l
+}
+
+// String is the comma list of selected namespaces.
+func (s *Spec) String() string { return strings.Join(s.List(), ",") }

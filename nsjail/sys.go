@@ -1,0 +1,264 @@
+package nsjail
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// CloneFlags returns the CLONE_NEW* flags for the namespaces s selects.
+func (s *Spec) CloneFlags() uintptr {
+	if s == nil {
+		return 0
+	}
+	var f uintptr
+	for _, x := range []struct {
+		on   bool
+		flag uintptr
+	}{
+		{s.PID, unix.CLONE_NEWPID}, {s.Mount, unix.CLONE_NEWNS}, {s.Net, unix.CLONE_NEWNET},
+		{s.UTS, unix.CLONE_NEWUTS}, {s.IPC, unix.CLONE_NEWIPC}, {s.User, unix.CLONE_NEWUSER},
+		{s.Cgroup, unix.CLONE_NEWCGROUP},
+	} {
+		if x.on {
+			f |= x.flag
+		}
+	}
+	return f
+}
+
+// NeedsInit reports whether s needs a separate process inside the namespaces
+// (our PID-1 init) rather than an unshare on the launcher's locked thread:
+// a new PID namespace needs a PID 1 that reaps and forwards signals, a new
+// user namespace cannot be unshared by a multithreaded process (and the
+// capabilities must be pruned inside it), and a new root must be in place
+// before the command is looked up.
+func (s *Spec) NeedsInit() bool {
+	return s != nil && (s.PID || s.User || s.Chroot != "")
+}
+
+// SetSysProcAttr sets the clone flags and, for a user namespace, the id
+// mappings on attr for a child that enters the namespaces of s. uid and gid
+// are the caller's (real) ids. An unprivileged caller (uid != 0) gets one
+// mapping: itself to 0 inside, or to itself with MapUser; setgroups is denied
+// as the kernel requires. Root gets the identity mapping of the whole id
+// range, so that identity switching inside works.
+func SetSysProcAttr(attr *syscall.SysProcAttr, s *Spec, uid, gid int) {
+	attr.Cloneflags |= s.CloneFlags()
+	if !s.User {
+		return
+	}
+	if uid == 0 {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.GidMappingsEnableSetgroups = true
+		return
+	}
+	inUID, inGID := 0, 0
+	if s.MapUser {
+		inUID, inGID = uid, gid
+	}
+	if s.MapUser {
+		// A non-root uid loses its capabilities at execve even in its own
+		// user namespace; the init keeps the two it needs for SetupInside
+		// as ambient capabilities and drops them (DropAmbient) before it
+		// starts the command.
+		attr.AmbientCaps = append(attr.AmbientCaps, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN)
+	}
+	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: inUID, HostID: uid, Size: 1}}
+	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: inGID, HostID: gid, Size: 1}}
+	attr.GidMappingsEnableSetgroups = false
+}
+
+// UnshareThread unshares the namespaces of s that a locked OS thread of a
+// multithreaded process can enter (mount, net, uts, ipc, cgroup) and runs
+// SetupInside on that thread. It must run on a thread locked with
+// runtime.LockOSThread that is never unlocked (it must exit with its
+// goroutine), before capabilities are pruned: children forked from that
+// thread are born in the new namespaces. It refuses specs that need an init
+// (see NeedsInit).
+func UnshareThread(s *Spec) error {
+	if s.NeedsInit() {
+		return errors.New("nsjail: pid/user namespaces and chroot need the init, not a thread unshare")
+	}
+	flags := int(s.CloneFlags())
+	if s.Mount {
+		flags |= unix.CLONE_FS // implied by the kernel; explicit for clarity
+	}
+	if err := unix.Unshare(flags); err != nil {
+		return fmt.Errorf("unshare %s: %w", s, err)
+	}
+	return SetupInside(s)
+}
+
+// SetupInside does, in the current (new) namespaces, what has to happen
+// before the command starts: private mount propagation, binds and tmpfs,
+// a fresh /proc when both pid and mount namespaces are new, the new root,
+// loopback up in a new network namespace, the hostname.
+//
+// For the PID case it must run in a process that is a member of the new PID
+// namespace (the init), since procfs shows the mounter's PID namespace.
+func SetupInside(s *Spec) error {
+	if s.Mount {
+		if err := setupMounts(s); err != nil {
+			return err
+		}
+	}
+	if s.Net {
+		if err := LoopbackUp(); err != nil {
+			return err
+		}
+	}
+	if s.Hostname != "" {
+		if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+			return fmt.Errorf("sethostname %q: %w", s.Hostname, err)
+		}
+	}
+	return nil
+}
+
+func setupMounts(s *Spec) error {
+	// Nothing mounted from here on propagates back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	root := "/"
+	if s.Chroot != "" {
+		root = s.Chroot
+		if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("chroot %s: bind onto itself: %w", root, err)
+		}
+	}
+	for _, b := range s.Bind {
+		if err := bind(b, root, false); err != nil {
+			return err
+		}
+	}
+	for _, b := range s.RoBind {
+		if err := bind(b, root, true); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.Tmpfs {
+		dst := filepath.Join(root, t)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("tmpfs %s: %w", t, err)
+		}
+		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+			return fmt.Errorf("tmpfs %s: %w", t, err)
+		}
+	}
+	if s.PID {
+		dst := filepath.Join(root, "proc")
+		if err := os.MkdirAll(dst, 0o555); err != nil {
+			return fmt.Errorf("mount /proc: %w", err)
+		}
+		if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mount /proc: %w", err)
+		}
+	}
+	if s.Chroot != "" {
+		if err := pivot(root); err != nil {
+			return fmt.Errorf("chroot %s: %w", root, err)
+		}
+	}
+	return nil
+}
+
+// bind mounts b.Src on root+b.Dst, creating the target (a directory, or an
+// empty file for a file source) when missing.
+func bind(b Bind, root string, ro bool) error {
+	dst := filepath.Join(root, b.target())
+	fi, err := os.Stat(b.Src)
+	if err != nil {
+		return fmt.Errorf("bind %s: %w", b.Src, err)
+	}
+	if fi.IsDir() {
+		err = os.MkdirAll(dst, 0o755)
+	} else if _, err = os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+			var f *os.File
+			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				err = f.Close()
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("bind %s: target %s: %w", b.Src, dst, err)
+	}
+	if err := unix.Mount(b.Src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", b.Src, dst, err)
+	}
+	if !ro {
+		return nil
+	}
+	// A read-only remount must keep the flags the kernel locks in a user
+	// namespace (nosuid, nodev, noexec, atime), or it fails with EPERM.
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err != nil {
+		return fmt.Errorf("ro-bind %s: statfs: %w", dst, err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+	for _, f := range []struct{ st, ms uintptr }{
+		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+	} {
+		if uintptr(st.Flags)&f.st != 0 {
+			flags |= f.ms
+		}
+	}
+	if err := unix.Mount("", dst, "", flags, ""); err != nil {
+		return fmt.Errorf("ro-bind %s: remount read-only: %w", dst, err)
+	}
+	return nil
+}
+
+// pivot makes root (a mount point) the root of this mount namespace and
+// detaches the old root.
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// DropAmbient clears the ambient capability set of every thread of the
+// process, so that a command started afterwards inherits none (the MapUser
+// init gets CAP_SYS_ADMIN and CAP_NET_ADMIN as ambient capabilities).
+func DropAmbient() error {
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 {
+		return fmt.Errorf("clear ambient capabilities: %w", e)
+	}
+	return nil
+}
+
+// LoopbackUp sets IFF_UP on "lo" in the current network namespace.
+func LoopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCGIFFLAGS: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCSIFFLAGS: %w", err)
+	}
+	return nil
+}
