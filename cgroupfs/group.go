@@ -1,0 +1,221 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"syscall"
+	"time"
+
+	cgroups "github.com/containerd/cgroups/v3"
+)
+
+// Mountpoint is where the cgroup filesystems live.
+const Mountpoint = "/sys/fs/cgroup"
+
+// ParentEnv overrides the default parent group (see DefaultParent).
+const ParentEnv = "RCON_PARENT"
+
+// ProjectParent is the directory rcon creates to hold its groups when no
+// parent is given. It belongs to the project, so rcon may write to it and
+// removes it when it becomes empty.
+const ProjectParent = "rcon"
+
+// Version is the cgroup layout the host runs.
+type Version int
+
+const (
+	V1 Version = 1 // legacy or hybrid: controllers in per-controller v1 hierarchies
+	V2 Version = 2 // unified
+)
+
+// Detect tells which layout the host runs. Hybrid hosts count as V1
+// because their controllers live in the v1 hierarchies.
+func Detect() Version {
+	if cgroups.Mode() == cgroups.Unified {
+		return V2
+	}
+	return V1
+}
+
+// backend is what each cgroup version implements. Paths are absolute
+// directories, one per hierarchy on v1 and exactly one on v2.
+type backend interface {
+	paths() []string
+	// enterThread moves the calling OS thread into the group (v1 only:
+	// v2 starts children with CLONE_INTO_CGROUP instead).
+	enterThread() error
+	// cgroupFD is a directory fd for CLONE_INTO_CGROUP, or -1.
+	cgroupFD() int
+	procs() ([]int, error)
+	kill() error
+	// remove deletes the group; the group must be empty.
+	remove() error
+	stats() (Stats, error)
+	update(r *Resources) error
+	close()
+}
+
+// Group is one cgroup (one directory per v1 hierarchy) that rcon created.
+type Group struct {
+	Name    string
+	Version Version
+	b       backend
+	// ownParent is true when the parent directory is the project's own
+	// (ProjectParent), which rcon may remove once it is empty.
+	ownParent bool
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$`)
+
+// ValidName checks a group name: it becomes a directory and a state file
+// name, so it must not contain '/' or start with '.'.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid group name %q: use letters, digits, '.', '_' and '-' (at most 100, not starting with '.' or '-')", name)
+	}
+	return nil
+}
+
+// Paths returns the group's directories.
+func (g *Group) Paths() []string { return g.b.paths() }
+
+// EnterThread moves the calling, locked OS thread into the group, so that
+// a child forked from it is born inside. It is a no-op on v2.
+func (g *Group) EnterThread() error { return g.b.enterThread() }
+
+// CgroupFD is the fd to pass as SysProcAttr.CgroupFD (with UseCgroupFD),
+// or -1 when the child must be started from a thread inside the group.
+func (g *Group) CgroupFD() int { return g.b.cgroupFD() }
+
+// Procs lists the processes in the group.
+func (g *Group) Procs() ([]int, error) { return g.b.procs() }
+
+// Stats reads the group's accounting.
+func (g *Group) Stats() (Stats, error) { return g.b.stats() }
+
+// Update changes the limits of a live group.
+func (g *Group) Update(r *Resources) error { return g.b.update(r) }
+
+// Populated reports whether any process is left in the group.
+func (g *Group) Populated() bool {
+	p, err := g.b.procs()
+	return err == nil && len(p) > 0
+}
+
+// Kill ends every process in the group and waits (bounded) until the
+// group is empty.
+func (g *Group) Kill() error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, err := g.b.procs()
+		if err != nil {
+			return fmt.Errorf("list processes of %s: %w", g.Name, err)
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		if err := g.b.kill(); err != nil {
+			return fmt.Errorf("kill processes of %s: %w", g.Name, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kill processes of %s: %d still there after 5s", g.Name, len(p))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Delete removes the group, retrying while the kernel still counts exiting
+// tasks, and the project's parent directory if it became empty.
+func (g *Group) Delete() error {
+	var err error
+	for i := 0; i < 200; i++ {
+		if err = g.b.remove(); err == nil || !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+		time.Sleep(time.Duration(i+1) * 100 * time.Microsecond)
+	}
+	g.b.close()
+	if err != nil {
+		return fmt.Errorf("remove group %s: %w", g.Name, err)
+	}
+	if g.ownParent {
+		removeParents(g.b.paths())
+	}
+	return nil
+}
+
+// removeParents removes the project's parent directory above each path
+// when it is empty; another run may be using it, which is fine.
+func removeParents(paths []string) {
+	for _, p := range paths {
+		_ = os.Remove(parentDir(p))
+	}
+}
+
+func parentDir(p string) string {
+	for i := len(p) - 1; i > 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return p
+}
+
+// Create makes a group named name with limits r. parent is a path relative
+// to the cgroup root ("/jobs"); empty means $RCON_PARENT, else the
+// project's own parent: "rcon" under the caller's cgroup on v1, /rcon on v2.
+//
+// When rec is not nil, its state file is claimed (see Claim) once the
+// group's directories are known and before any is made, so a crash at any
+// point leaves a record that GC can act on. On error nothing is left.
+func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	if parent == "" {
+		parent = os.Getenv(ParentEnv)
+	}
+	own := parent == ""
+	g := &Group{Name: name, Version: Detect(), ownParent: own}
+	claim := func(paths []string) error {
+		if rec == nil {
+			return nil
+		}
+		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, own, *r
+		return Claim(rec)
+	}
+	var err error
+	if g.Version == V2 {
+		g.b, err = createV2(parent, name, r, claim)
+	} else {
+		g.b, err = createV1(parent, name, r, claim)
+	}
+	if err != nil {
+		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {
+			rec.Release()
+		}
+		return nil, err
+	}
+	return g, nil
+}
+
+// Open finds an existing group from its directories (as recorded in its
+// state file) without changing it.
+func Open(name string, v Version, paths []string, ownParent bool) (*Group, error) {
+	g := &Group{Name: name, Version: v, ownParent: ownParent}
+	if v == V2 {
+		if len(paths) != 1 {
+			return nil, fmt.Errorf("group %s: v2 group with %d paths", name, len(paths))
+		}
+		b, err := openV2(paths[0])
+		if err != nil {
+			return nil, err
+		}
+		g.b = b
+	} else {
+		g.b = openV1(paths)
+	}
+	return g, nil
+}

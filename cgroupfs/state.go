@@ -1,0 +1,269 @@
+package cgroupfs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StateEnv overrides the state directory.
+const StateEnv = "RCON_STATE_DIR"
+
+// Record is the state file of one group. It is written before the group is
+// created and removed after the group is, so every group rcon made has one;
+// that is how `rcon gc` and `rcon ps` find groups and their owners without
+// scanning cgroup trees.
+type Record struct {
+	Name      string    `json:"name"`
+	Version   Version   `json:"version"`
+	Paths     []string  `json:"paths"`
+	OwnParent bool      `json:"own_parent"`
+	Owner     Owner     `json:"owner"`
+	Command   []string  `json:"command"`
+	Limits    Resources `json:"limits"`
+	Created   time.Time `json:"created"`
+	file      string
+}
+
+// Owner identifies the rcon process that owns a group. A pid alone can be
+// reused after the owner dies; pid plus start time (in clock ticks since
+// boot, /proc/PID/stat field 22) cannot.
+type Owner struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+// Self is the calling process as an Owner.
+func Self() (Owner, error) {
+	st, err := startTime(os.Getpid())
+	if err != nil {
+		return Owner{}, err
+	}
+	return Owner{PID: os.Getpid(), Start: st}, nil
+}
+
+// Alive reports whether the owner process still runs.
+func (o Owner) Alive() bool {
+	st, err := startTime(o.PID)
+	return err == nil && st == o.Start
+}
+
+func startTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces and parentheses; the
+	// fields after the last ')' are fixed.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// StateDir is where records live: $RCON_STATE_DIR, else /run/rcon for
+// root, else $XDG_RUNTIME_DIR/rcon, else /tmp/rcon-UID.
+func StateDir() string {
+	if d := os.Getenv(StateEnv); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/run/rcon"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return filepath.Join(d, "rcon")
+	}
+	return fmt.Sprintf("/tmp/rcon-%d", os.Geteuid())
+}
+
+// ErrNameInUse means a live run already owns a group of that name.
+var ErrNameInUse = errors.New("group name in use")
+
+// Claim writes rec's state file, failing with ErrNameInUse if a live owner
+// holds the name. A record left by a dead owner is collected first. The
+// exclusive create is what keeps two runs from sharing a name.
+func Claim(rec *Record) error {
+	dir := StateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	rec.file = filepath.Join(dir, rec.Name+".json")
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	for try := 0; try < 2; try++ {
+		f, err := os.OpenFile(rec.file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			_, err = f.Write(data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(rec.file)
+				return fmt.Errorf("write state %s: %w", rec.file, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("write state %s: %w", rec.file, err)
+		}
+		old, rerr := readRecord(rec.file)
+		if rerr == nil && old.Owner.Alive() {
+			return fmt.Errorf("%w: %s is run by pid %d", ErrNameInUse, rec.Name, old.Owner.PID)
+		}
+		if rerr == nil {
+			if _, err := collect(old, false); err != nil {
+				return fmt.Errorf("%w: %s is left by a dead rcon and still busy: %v", ErrNameInUse, rec.Name, err)
+			}
+		} else {
+			os.Remove(rec.file)
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNameInUse, rec.Name)
+}
+
+// Update rewrites the record (e.g. with the group's paths once known).
+func (rec *Record) Update() error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := rec.file + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, rec.file); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+// Release removes the state file; call it after the group is gone.
+func (rec *Record) Release() {
+	if rec.file != "" {
+		os.Remove(rec.file)
+	}
+}
+
+func readRecord(path string) (*Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{}
+	if err := json.Unmarshal(data, rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rec.file = path
+	return rec, nil
+}
+
+// Records lists every state file, sorted by name. Unreadable files are
+// skipped: they are not ours to judge.
+func Records() ([]*Record, error) {
+	dir := StateDir()
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	var out []*Record
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		if rec, err := readRecord(filepath.Join(dir, e.Name())); err == nil {
+			out = append(out, rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Group opens the group a record describes.
+func (rec *Record) Group() (*Group, error) {
+	return Open(rec.Name, rec.Version, rec.Paths, rec.OwnParent)
+}
+
+// GCResult says what a sweep did with one orphaned group.
+type GCResult struct {
+	Record  *Record
+	Removed bool
+	Procs   int // processes still inside (not removed)
+	Err     error
+}
+
+// GC sweeps groups whose owner is gone. Empty ones are removed; ones that
+// still hold processes keep limiting them and are reported, unless kill is
+// set, in which case their processes are ended first. max bounds the
+// records examined (0: all), so the sweep at every start stays cheap.
+func GC(kill bool, max int) ([]GCResult, error) {
+	recs, err := Records()
+	if err != nil {
+		return nil, err
+	}
+	var out []GCResult
+	for i, rec := range recs {
+		if max > 0 && i >= max {
+			break
+		}
+		if rec.Owner.Alive() {
+			continue
+		}
+		n, err := collect(rec, kill)
+		out = append(out, GCResult{Record: rec, Removed: err == nil && n == 0, Procs: n, Err: err})
+	}
+	return out, nil
+}
+
+// collect removes a dead owner's group if it is empty (or kill is set) and
+// then its record. It returns how many processes kept it alive.
+func collect(rec *Record, kill bool) (int, error) {
+	exists := false
+	for _, p := range rec.Paths {
+		if _, err := os.Stat(p); err == nil {
+			exists = true
+		}
+	}
+	if !exists {
+		// The owner died before creating the group or after removing it.
+		rec.Release()
+		return 0, nil
+	}
+	g, err := rec.Group()
+	if err != nil {
+		return 0, err
+	}
+	ps, err := g.Procs()
+	if err != nil {
+		return 0, err
+	}
+	if len(ps) > 0 {
+		if !kill {
+			return len(ps), nil
+		}
+		if err := g.Kill(); err != nil {
+			return len(ps), err
+		}
+	}
+	if err := g.Delete(); err != nil {
+		return 0, err
+	}
+	rec.Release()
+	return 0, nil
+}

@@ -1,0 +1,340 @@
+package cgroupfs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1Group is a group in the per-controller hierarchies of cgroup v1.
+type v1Group struct {
+	cg   cgroup1.Cgroup // nil for a group opened from a state file
+	dirs []string       // one per distinct hierarchy
+}
+
+// v1Subsystems picks the controllers rcon uses, skipping ones the host
+// does not mount. cpuset is only used when asked for: joining it means
+// copying cpus/mems into every new parent.
+func v1Subsystems(r *Resources) []cgroup1.Subsystem {
+	subs := []cgroup1.Subsystem{
+		cgroup1.NewCpu(Mountpoint), cgroup1.NewCpuacct(Mountpoint),
+		cgroup1.NewMemory(Mountpoint, cgroup1.OptionalSwap()),
+		cgroup1.NewPids(Mountpoint), cgroup1.NewBlkio(Mountpoint),
+	}
+	if r.Cpuset != "" {
+		subs = append(subs, cgroup1.NewCpuset(Mountpoint))
+	}
+	var out []cgroup1.Subsystem
+	for _, s := range subs {
+		if _, err := os.Stat(filepath.Join(Mountpoint, string(s.Name()))); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ownV1Paths maps each v1 controller to the caller's cgroup in it, from
+// /proc/self/cgroup ("4:memory:/a/b", "3:cpu,cpuacct:/").
+func ownV1Paths() (map[string]string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("read own cgroup: %w", err)
+	}
+	defer f.Close()
+	m := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			m[c] = parts[2]
+		}
+	}
+	return m, sc.Err()
+}
+
+func createV1(parent, name string, r *Resources, claim func([]string) error) (backend, error) {
+	subs := v1Subsystems(r)
+	if len(subs) == 0 {
+		return nil, fmt.Errorf("cgroup v1: no cpu, memory, pids or blkio hierarchy mounted under %s", Mountpoint)
+	}
+	var own map[string]string
+	if parent == "" {
+		var err error
+		if own, err = ownV1Paths(); err != nil {
+			return nil, err
+		}
+	}
+	rel := func(n cgroup1.Name) string {
+		if own != nil {
+			return filepath.Join(own[string(n)], ProjectParent, name)
+		}
+		return filepath.Join("/", parent, name)
+	}
+	g := &v1Group{}
+	seen := map[string]bool{}
+	for _, s := range subs {
+		dir := filepath.Join(Mountpoint, string(s.Name()), rel(s.Name()))
+		if real, err := filepath.EvalSymlinks(filepath.Join(Mountpoint, string(s.Name()))); err == nil {
+			dir = filepath.Join(real, rel(s.Name()))
+		}
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		if _, err := os.Stat(dir); err == nil {
+			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
+		}
+		g.dirs = append(g.dirs, dir)
+	}
+	res, err := v1Spec(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := claim(g.dirs); err != nil {
+		return nil, err
+	}
+	path := func(n cgroup1.Name) (string, error) { return rel(n), nil }
+	hier := func() ([]cgroup1.Subsystem, error) { return subs, nil }
+	// A concurrent rcon may remove the empty project parent between our
+	// mkdir of it and of the leaf; that shows as ENOENT and a retry fixes it.
+	for try := 0; ; try++ {
+		g.cg, err = cgroup1.New(path, res, cgroup1.WithHierarchy(hier))
+		if err == nil {
+			return g, nil
+		}
+		for _, d := range g.dirs {
+			_ = os.Remove(d)
+		}
+		if parent == "" {
+			removeParents(g.dirs)
+		}
+		if !errors.Is(err, os.ErrNotExist) || try == 3 {
+			return nil, fmt.Errorf("create group %s: %w", name, err)
+		}
+	}
+}
+
+func openV1(dirs []string) *v1Group { return &v1Group{dirs: dirs} }
+
+// v1Spec translates Resources into the OCI form cgroup1 writes.
+func v1Spec(r *Resources) (*specs.LinuxResources, error) {
+	res := &specs.LinuxResources{}
+	if r.CPUPercent > 0 || r.CPUWeight > 0 || r.Cpuset != "" {
+		res.CPU = &specs.LinuxCPU{}
+	}
+	if r.CPUPercent > 0 {
+		period, quota := r.quota()
+		res.CPU.Period, res.CPU.Quota = &period, &quota
+	}
+	if r.CPUWeight > 0 {
+		// runc's mapping between v2 weight [1,10000] and v1 shares [2,262144].
+		shares := 2 + ((r.CPUWeight-1)*262142)/9999
+		res.CPU.Shares = &shares
+	}
+	if r.Cpuset != "" {
+		res.CPU.Cpus = r.Cpuset
+	}
+	if r.Mem > 0 || r.MemHigh > 0 || r.SwapSet {
+		res.Memory = &specs.LinuxMemory{}
+		if r.Mem > 0 {
+			res.Memory.Limit = &r.Mem
+		}
+		if r.MemHigh > 0 {
+			res.Memory.Reservation = &r.MemHigh
+		}
+		if r.SwapSet {
+			if r.Mem <= 0 {
+				return nil, fmt.Errorf("a swap limit needs a memory limit on cgroup v1 (memsw counts memory plus swap)")
+			}
+			memsw := r.Mem + r.Swap
+			res.Memory.Swap = &memsw
+		}
+	}
+	if r.Pids > 0 {
+		res.Pids = &specs.LinuxPids{Limit: &r.Pids}
+	}
+	if len(r.IO) > 0 {
+		res.BlockIO = &specs.LinuxBlockIO{}
+		for _, l := range r.IO {
+			d := specs.LinuxThrottleDevice{Rate: l.Rate}
+			d.Major, d.Minor = l.Major, l.Minor
+			b := res.BlockIO
+			switch l.Kind {
+			case ReadBPS:
+				b.ThrottleReadBpsDevice = append(b.ThrottleReadBpsDevice, d)
+			case WriteBPS:
+				b.ThrottleWriteBpsDevice = append(b.ThrottleWriteBpsDevice, d)
+			case ReadIOPS:
+				b.ThrottleReadIOPSDevice = append(b.ThrottleReadIOPSDevice, d)
+			case WriteIOPS:
+				b.ThrottleWriteIOPSDevice = append(b.ThrottleWriteIOPSDevice, d)
+			}
+		}
+	}
+	return res, nil
+}
+
+// quota turns the percentage into a CFS quota and period in µs.
+func (r *Resources) quota() (period uint64, quota int64) {
+	period = r.CPUPeriod
+	if period == 0 {
+		period = 100000
+	}
+	return period, int64(r.CPUPercent * float64(period) / 100)
+}
+
+func (g *v1Group) paths() []string { return g.dirs }
+func (g *v1Group) cgroupFD() int   { return -1 }
+func (g *v1Group) close()          {}
+
+func (g *v1Group) enterThread() error {
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	for _, d := range g.dirs {
+		if err := os.WriteFile(filepath.Join(d, "tasks"), tid, 0); err != nil {
+			return fmt.Errorf("enter group: %w", err)
+		}
+	}
+	return nil
+}
+
+// procs is the union over hierarchies, so a process that left one of
+// them still keeps the group from being removed.
+func (g *v1Group) procs() ([]int, error) {
+	var out []int
+	seen := map[int]bool{}
+	for _, d := range g.dirs {
+		ps, err := readPids(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		for _, p := range ps {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// kill signals every member; v1 has no cgroup.kill, so Group.Kill loops
+// until nothing is left (a fork racing the scan is caught next round).
+func (g *v1Group) kill() error {
+	ps, err := g.procs()
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if err := unix.Kill(p, unix.SIGKILL); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("kill %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func (g *v1Group) remove() error {
+	var first error
+	for _, d := range g.dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (g *v1Group) update(r *Resources) error {
+	res, err := v1Spec(r)
+	if err != nil {
+		return err
+	}
+	cg, err := g.load(r)
+	if err != nil {
+		return err
+	}
+	return cg.Update(res)
+}
+
+// load returns the containerd handle, opening it by path when the group
+// came from a state file.
+func (g *v1Group) load(r *Resources) (cgroup1.Cgroup, error) {
+	if g.cg != nil {
+		return g.cg, nil
+	}
+	subs := v1Subsystems(r)
+	byName := map[cgroup1.Name]string{}
+	for _, s := range subs {
+		for _, d := range g.dirs {
+			if strings.HasPrefix(d, filepath.Join(Mountpoint, string(s.Name()))+"/") {
+				byName[s.Name()] = strings.TrimPrefix(d, filepath.Join(Mountpoint, string(s.Name())))
+			}
+		}
+	}
+	path := func(n cgroup1.Name) (string, error) {
+		if p, ok := byName[n]; ok {
+			return p, nil
+		}
+		return "", cgroup1.ErrControllerNotActive
+	}
+	cg, err := cgroup1.Load(path, cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) { return subs, nil }))
+	if err != nil {
+		return nil, fmt.Errorf("load group: %w", err)
+	}
+	g.cg = cg
+	return cg, nil
+}
+
+func (g *v1Group) stats() (Stats, error) {
+	var s Stats
+	cg, err := g.load(&Resources{})
+	if err != nil {
+		return s, err
+	}
+	m, err := cg.Stat(cgroup1.IgnoreNotExist)
+	if err != nil {
+		return s, fmt.Errorf("read stats: %w", err)
+	}
+	if c := m.CPU; c != nil {
+		if u := c.Usage; u != nil {
+			s.CPUUserNS, s.CPUSystemNS, s.CPUTotalNS = u.User, u.Kernel, u.Total
+		}
+		if t := c.Throttling; t != nil {
+			s.NrPeriods, s.NrThrottled, s.ThrottledNS = t.Periods, t.ThrottledPeriods, t.ThrottledTime
+		}
+	}
+	if mem := m.Memory; mem != nil && mem.Usage != nil {
+		s.MemCurrent, s.MemPeak = mem.Usage.Usage, mem.Usage.Max
+	}
+	if p := m.Pids; p != nil {
+		s.PidsCurrent = p.Current
+	}
+	if b := m.Blkio; b != nil {
+		for _, e := range b.IoServiceBytesRecursive {
+			switch e.Op {
+			case "Read":
+				s.IOReadBytes += e.Value
+			case "Write":
+				s.IOWriteBytes += e.Value
+			}
+		}
+	}
+	for _, d := range g.dirs {
+		if kv, err := readKV(filepath.Join(d, "memory.oom_control")); err == nil {
+			s.OOMKills = kv["oom_kill"]
+		}
+	}
+	return s, nil
+}

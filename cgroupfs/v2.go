@@ -1,0 +1,274 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"golang.org/x/sys/unix"
+)
+
+// v2Group is a group in the unified hierarchy.
+type v2Group struct {
+	m   *cgroup2.Manager
+	dir string
+	fd  int
+}
+
+// controllersFor lists the v2 controllers a run needs: required ones carry
+// a requested limit; the rest only feed the statistics.
+func controllersFor(r *Resources) (required, optional []string) {
+	need := func(c string, yes bool) {
+		if yes {
+			required = append(required, c)
+		} else {
+			optional = append(optional, c)
+		}
+	}
+	need("cpu", r.CPUPercent > 0 || r.CPUWeight > 0)
+	need("memory", r.Mem > 0 || r.MemHigh > 0 || r.SwapSet)
+	need("pids", r.Pids > 0)
+	need("io", len(r.IO) > 0)
+	if r.Cpuset != "" {
+		required = append(required, "cpuset")
+	}
+	return required, optional
+}
+
+func createV2(parent, name string, r *Resources, claim func([]string) error) (backend, error) {
+	own := parent == ""
+	if own {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
+		}
+		parent = "/" + ProjectParent
+	}
+	pdir := filepath.Join(Mountpoint, filepath.Clean("/"+parent))
+	if own {
+		if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("create parent group %s: %w", pdir, err)
+		}
+	} else if st, err := os.Stat(pdir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("parent group %s does not exist", pdir)
+	}
+	if err := enableControllers(pdir, r); err != nil {
+		if own {
+			_ = os.Remove(pdir)
+		}
+		return nil, err
+	}
+	dir := filepath.Join(pdir, name)
+	if err := claim([]string{dir}); err != nil {
+		if own {
+			_ = os.Remove(pdir)
+		}
+		return nil, err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if own {
+			_ = os.Remove(pdir)
+		}
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
+		}
+		return nil, fmt.Errorf("create group %s: %w", dir, err)
+	}
+	g, err := openV2(dir)
+	if err == nil {
+		if err = g.update(r); err != nil {
+			g.close()
+		}
+	}
+	if err != nil {
+		_ = os.Remove(dir)
+		if own {
+			_ = os.Remove(pdir)
+		}
+		return nil, fmt.Errorf("create group %s: %w", name, err)
+	}
+	return g, nil
+}
+
+// enableControllers turns on in pdir's subtree_control what the run needs.
+// It only writes when something is missing, and fails naming a required
+// controller the parent cannot give.
+func enableControllers(pdir string, r *Resources) error {
+	avail, err := os.ReadFile(filepath.Join(pdir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("read controllers of %s: %w", pdir, err)
+	}
+	on, err := os.ReadFile(filepath.Join(pdir, "cgroup.subtree_control"))
+	if err != nil {
+		return fmt.Errorf("read subtree_control of %s: %w", pdir, err)
+	}
+	has := func(list []byte, c string) bool {
+		for _, f := range strings.Fields(string(list)) {
+			if f == c {
+				return true
+			}
+		}
+		return false
+	}
+	required, optional := controllersFor(r)
+	var add []string
+	for _, c := range required {
+		if !has(avail, c) {
+			return fmt.Errorf("cgroup v2: the %s controller is not available in %s (enable it in the parent's cgroup.subtree_control)", c, pdir)
+		}
+		if !has(on, c) {
+			add = append(add, "+"+c)
+		}
+	}
+	for _, c := range optional {
+		if has(avail, c) && !has(on, c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	err = os.WriteFile(filepath.Join(pdir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0)
+	if errors.Is(err, syscall.EBUSY) {
+		return fmt.Errorf("cgroup v2: cannot enable %s in %s: it holds processes itself (the \"no internal processes\" rule); use a parent without processes", strings.Join(add, " "), pdir)
+	}
+	if err != nil {
+		return fmt.Errorf("enable %s in %s: %w", strings.Join(add, " "), pdir, err)
+	}
+	return nil
+}
+
+func openV2(dir string) (*v2Group, error) {
+	rel := strings.TrimPrefix(dir, Mountpoint)
+	m, err := cgroup2.Load(rel, cgroup2.WithMountpoint(Mountpoint))
+	if err != nil {
+		return nil, fmt.Errorf("load group %s: %w", dir, err)
+	}
+	return &v2Group{m: m, dir: dir, fd: -1}, nil
+}
+
+// v2Resources translates Resources into what cgroup2 writes.
+func v2Resources(r *Resources) *cgroup2.Resources {
+	res := &cgroup2.Resources{}
+	if r.CPUPercent > 0 || r.CPUWeight > 0 || r.Cpuset != "" {
+		res.CPU = &cgroup2.CPU{Cpus: r.Cpuset}
+		if r.CPUPercent > 0 {
+			period, quota := r.quota()
+			res.CPU.Max = cgroup2.NewCPUMax(&quota, &period)
+		}
+		if r.CPUWeight > 0 {
+			w := r.CPUWeight
+			res.CPU.Weight = &w
+		}
+	}
+	if r.Mem > 0 || r.MemHigh > 0 || r.SwapSet {
+		res.Memory = &cgroup2.Memory{}
+		if r.Mem > 0 {
+			res.Memory.Max = &r.Mem
+		}
+		if r.MemHigh > 0 {
+			res.Memory.High = &r.MemHigh
+		}
+		if r.SwapSet {
+			res.Memory.Swap = &r.Swap
+		}
+	}
+	if r.Pids > 0 {
+		res.Pids = &cgroup2.Pids{Max: r.Pids}
+	}
+	if len(r.IO) > 0 {
+		res.IO = &cgroup2.IO{}
+		for _, l := range r.IO {
+			res.IO.Max = append(res.IO.Max, cgroup2.Entry{Type: cgroup2.IOType(l.Kind), Major: l.Major, Minor: l.Minor, Rate: l.Rate})
+		}
+	}
+	return res
+}
+
+func (g *v2Group) paths() []string  { return []string{g.dir} }
+func (g *v2Group) enterThread() error { return nil }
+
+func (g *v2Group) cgroupFD() int {
+	if g.fd < 0 {
+		fd, err := unix.Open(g.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			g.fd = fd
+		}
+	}
+	return g.fd
+}
+
+func (g *v2Group) close() {
+	if g.fd >= 0 {
+		unix.Close(g.fd)
+		g.fd = -1
+	}
+}
+
+func (g *v2Group) procs() ([]int, error) {
+	ps, err := g.m.Procs(true)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]int, len(ps))
+	for i, p := range ps {
+		out[i] = int(p)
+	}
+	return out, nil
+}
+
+func (g *v2Group) kill() error { return g.m.Kill() }
+
+func (g *v2Group) remove() error {
+	// Manager.Delete would also refuse while tasks remain, but its error
+	// hides EBUSY, which Group.Delete retries on.
+	err := os.Remove(g.dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (g *v2Group) update(r *Resources) error {
+	if err := g.m.Update(v2Resources(r)); err != nil {
+		return fmt.Errorf("set limits: %w", err)
+	}
+	return nil
+}
+
+func (g *v2Group) stats() (Stats, error) {
+	var s Stats
+	m, err := g.m.Stat()
+	if err != nil {
+		return s, fmt.Errorf("read stats: %w", err)
+	}
+	if c := m.CPU; c != nil {
+		s.CPUUserNS, s.CPUSystemNS, s.CPUTotalNS = c.UserUsec*1000, c.SystemUsec*1000, c.UsageUsec*1000
+		s.NrPeriods, s.NrThrottled, s.ThrottledNS = c.NrPeriods, c.NrThrottled, c.ThrottledUsec*1000
+	}
+	if mem := m.Memory; mem != nil {
+		s.MemCurrent, s.MemPeak = mem.Usage, mem.MaxUsage
+	}
+	if e := m.MemoryEvents; e != nil {
+		s.OOMKills = e.OomKill
+	}
+	if p := m.Pids; p != nil {
+		s.PidsCurrent = p.Current
+	}
+	if kv, err := readKV(filepath.Join(g.dir, "pids.peak")); err == nil {
+		s.PidsPeak = kv[""]
+	}
+	if io := m.Io; io != nil {
+		for _, e := range io.Usage {
+			s.IOReadBytes += e.Rbytes
+			s.IOWriteBytes += e.Wbytes
+		}
+	}
+	return s, nil
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"rcon/cgroupfs"
+)
+
+// GC implements `rcon gc`: remove groups whose rcon is gone.
+func GC(tool string, kill bool) int {
+	res, err := cgroupfs.GC(kill, 0)
+	if err != nil {
+		return Exit(tool, err)
+	}
+	status := 0
+	for _, r := range res {
+		rec := r.Record
+		switch {
+		case r.Err != nil:
+			fmt.Fprintf(os.Stderr, "%s: gc %s: %v\n", tool, rec.Name, r.Err)
+			status = 1
+		case r.Removed:
+			fmt.Printf("removed %s (owner pid %d gone)\n", rec.Name, rec.Owner.PID)
+		default:
+			fmt.Printf("kept %s: owner pid %d is gone but %d process(es) still run under its limits (rcon gc --kill ends them)\n",
+				rec.Name, rec.Owner.PID, r.Procs)
+		}
+	}
+	return status
+}
+
+// psRow is one line of `rcon ps`.
+type psRow struct {
+	Name     string             `json:"name"`
+	OwnerPID int                `json:"owner_pid"`
+	Orphaned bool               `json:"orphaned"`
+	Command  []string           `json:"command"`
+	Limits   cgroupfs.Resources `json:"limits"`
+	Procs    int                `json:"procs"`
+	Stats    cgroupfs.Stats     `json:"stats"`
+	Paths    []string           `json:"paths"`
+}
+
+// PS implements `rcon ps`: the groups rcon runs now, with usage.
+func PS(tool string, asJSON bool) int {
+	recs, err := cgroupfs.Records()
+	if err != nil {
+		return Exit(tool, err)
+	}
+	rows := []psRow{}
+	for _, rec := range recs {
+		row := psRow{Name: rec.Name, OwnerPID: rec.Owner.PID, Orphaned: !rec.Owner.Alive(),
+			Command: rec.Command, Limits: rec.Limits, Paths: rec.Paths}
+		if g, err := rec.Group(); err == nil {
+			ps, _ := g.Procs()
+			row.Procs = len(ps)
+			row.Stats, _ = g.Stats()
+		}
+		rows = append(rows, row)
+	}
+	if asJSON {
+		out, _ := json.MarshalIndent(rows, "", "  ")
+		fmt.Println(string(out))
+		return 0
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tOWNER\tPROCS\tCPU\tMEM\tLIMITS\tCOMMAND")
+	for _, r := range rows {
+		owner := fmt.Sprint(r.OwnerPID)
+		if r.Orphaned {
+			owner += " (gone)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", r.Name, owner, r.Procs,
+			float64(r.Stats.CPUTotalNS)/1e9, cgroupfs.FormatSize(int64(r.Stats.MemCurrent)),
+			limitsText(&r.Limits), strings.Join(r.Command, " "))
+	}
+	w.Flush()
+	return 0
+}
+
+// limitsText is a short human summary of a group's limits.
+func limitsText(r *cgroupfs.Resources) string {
+	var p []string
+	if r.CPUPercent > 0 {
+		p = append(p, fmt.Sprintf("cpu=%g%%", r.CPUPercent))
+	}
+	if r.Mem > 0 {
+		p = append(p, "mem="+cgroupfs.FormatSize(r.Mem))
+	}
+	if r.Pids > 0 {
+		p = append(p, fmt.Sprintf("pids=%d", r.Pids))
+	}
+	if len(r.IO) > 0 {
+		p = append(p, fmt.Sprintf("io=%d", len(r.IO)))
+	}
+	if len(p) == 0 {
+		return "-"
+	}
+	return strings.Join(p, ",")
+}

@@ -1,0 +1,293 @@
+// Package cli holds the command-line options rcon and capcon share and
+// turns them, with an optional profile, into a launch.Spec. Precedence:
+// flags > environment > profile > built-in defaults.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"rcon/cgroupfs"
+	"rcon/launch"
+)
+
+// Size is a byte count flag taking K/M/G/T suffixes ("500M").
+type Size int64
+
+// Decode implements kong.MapperValue so errors name the flag.
+func (s *Size) Decode(ctx *kong.DecodeContext) error {
+	var v string
+	if err := ctx.Scan.PopValueInto("size", &v); err != nil {
+		return err
+	}
+	n, err := cgroupfs.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// Limits are the cgroup flags (rcon only).
+type Limits struct {
+	CPU         float64  `name:"cpu" placeholder:"PCT" help:"CPU quota in percent of one CPU (20 = a fifth of a CPU, 150 = one and a half)."`
+	CPUPeriod   uint64   `name:"cpu-period" placeholder:"US" help:"CPU quota period in microseconds (default 100000)."`
+	CPUWeight   uint64   `name:"cpu-weight" placeholder:"1-10000" help:"Relative CPU weight (v2 cpu.weight; v1 cpu.shares)."`
+	Cpuset      string   `name:"cpuset" placeholder:"CPUS" help:"CPUs the command may run on, e.g. 0-1,3."`
+	Mem         Size     `name:"mem" aliases:"memory" placeholder:"SIZE" help:"Hard memory limit (500M, 2G); the OOM killer acts beyond it."`
+	MemHigh     Size     `name:"mem-high" placeholder:"SIZE" help:"Memory throttling threshold (v2 memory.high, v1 soft limit)."`
+	Swap        *Size    `name:"swap" placeholder:"SIZE" help:"Swap allowed on top of --mem (0 = none)."`
+	Pids        int64    `name:"pids" placeholder:"N" help:"Maximum number of processes and threads."`
+	IOReadBPS   []string `name:"io-read-bps" placeholder:"DEV:RATE" help:"Read bytes/s for a device (/dev/sda:20M or 8:0:20M); repeatable."`
+	IOWriteBPS  []string `name:"io-write-bps" placeholder:"DEV:RATE" help:"Write bytes/s for a device; repeatable."`
+	IOReadIOPS  []string `name:"io-read-iops" placeholder:"DEV:N" help:"Read operations/s for a device; repeatable."`
+	IOWriteIOPS []string `name:"io-write-iops" placeholder:"DEV:N" help:"Write operations/s for a device; repeatable."`
+	Read        string   `name:"read" placeholder:"RATE" help:"Original rcon form: read bytes/s for --dev."`
+	Write       string   `name:"write" placeholder:"RATE" help:"Original rcon form: write bytes/s for --dev."`
+	Dev         string   `name:"dev" placeholder:"DEV" help:"Original rcon form: the device of --read/--write."`
+}
+
+// Group are the group placement flags (rcon only).
+type Group struct {
+	Name      string `name:"name" help:"Name of the group (default: unique per run)."`
+	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group, relative to the cgroup root (default: \"rcon\" under rcon's own cgroup on v1, /rcon on v2)."`
+	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
+	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
+	StatsJSON string `name:"stats-json" placeholder:"FILE" help:"Write the same figures as JSON to FILE."`
+}
+
+// Common are the flags both tools take.
+type Common struct {
+	Profile       string   `name:"profile" placeholder:"NAME" help:"Load settings from a TOML profile (NAME in $RCON_PROFILE_PATH or /etc/rcon/profiles, or a file); flags override it."`
+	Command       string   `name:"command" placeholder:"SHELL" help:"Run this string with /bin/sh -c (the original rcon's form)."`
+	User          string   `name:"user" short:"u" help:"Run the command as this user (name or uid)."`
+	GroupID       string   `name:"group" short:"g" help:"Run the command with this primary group."`
+	Groups        []string `name:"groups" placeholder:"LIST" help:"Supplementary groups (default: the user's own)."`
+	Keep          []string `name:"keep" placeholder:"CAPS" help:"Keep only these capabilities (net_bind_service,... or none); all others are dropped from every set."`
+	Drop          []string `name:"drop" placeholder:"CAPS" help:"Drop these capabilities (or all) from every set."`
+	NoNewPrivs    bool     `name:"no-new-privs" help:"Set no_new_privs: setuid and file capabilities grant nothing (default with --keep/--drop)."`
+	AllowNewPrivs bool     `name:"allow-new-privs" help:"Do not set no_new_privs."`
+	Unshare       []string `name:"unshare" placeholder:"NS" help:"Unshare namespaces: pid,mount,net,uts,ipc,user,cgroup or all."`
+	Hostname      string   `name:"hostname" help:"Host name inside (implies --unshare uts)."`
+	Args          []string `arg:"" optional:"" passthrough:"" name:"command" help:"The command and its arguments."`
+}
+
+// Usage is a bad-input error; the tools exit 125 on it.
+type Usage struct{ Err error }
+
+func (u *Usage) Error() string { return u.Err.Error() }
+
+func usage(format string, a ...any) error { return &Usage{fmt.Errorf(format, a...)} }
+
+// explicit lists the flags given on the command line (or from the
+// environment), which override a profile.
+func explicit(ctx *kong.Context) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range ctx.Path {
+		if p.Flag != nil {
+			set[p.Flag.Name] = true
+		}
+	}
+	for _, f := range ctx.Flags() {
+		for _, e := range f.Envs {
+			if _, ok := os.LookupEnv(e); ok {
+				set[f.Name] = true
+			}
+		}
+	}
+	return set
+}
+
+// argv builds the command line: the positional arguments (kong keeps a
+// literal "--" at their head), or sh -c for --command.
+func (c *Common) argv() ([]string, error) {
+	args := c.Args
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if c.Command != "" {
+		if len(args) > 0 {
+			return nil, usage("--command and a command after it are exclusive")
+		}
+		return []string{"/bin/sh", "-c", c.Command}, nil
+	}
+	return args, nil
+}
+
+// Apply writes the flags that were set into s.
+func (c *Common) Apply(s *launch.Spec, set map[string]bool) error {
+	argv, err := c.argv()
+	if err != nil {
+		return err
+	}
+	if len(argv) > 0 {
+		s.Argv = argv
+	}
+	if set["user"] {
+		s.User = c.User
+	}
+	if set["group"] {
+		s.Group = c.GroupID
+	}
+	if set["groups"] {
+		s.Groups = splitList(c.Groups)
+	}
+	if err := c.applyCaps(s, set); err != nil {
+		return err
+	}
+	return c.applyNS(s, set)
+}
+
+// Apply writes the limits that were set into r.
+func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
+	if set["cpu"] {
+		if l.CPU <= 0 {
+			return usage("--cpu %v: must be above 0 (percent of one CPU)", l.CPU)
+		}
+		r.CPUPercent = l.CPU
+	}
+	if set["cpu-period"] {
+		if l.CPUPeriod < 1000 || l.CPUPeriod > 1000000 {
+			return usage("--cpu-period %d: must be between 1000 and 1000000 microseconds", l.CPUPeriod)
+		}
+		r.CPUPeriod = l.CPUPeriod
+	}
+	if r.CPUPercent > 0 {
+		period := r.CPUPeriod
+		if period == 0 {
+			period = 100000
+		}
+		if q := r.CPUPercent * float64(period) / 100; q < 1000 {
+			return usage("--cpu %v: quota of %.0fus per %dus period is below the kernel's 1000us minimum", r.CPUPercent, q, period)
+		}
+	}
+	if set["cpu-weight"] {
+		if l.CPUWeight < 1 || l.CPUWeight > 10000 {
+			return usage("--cpu-weight %d: must be between 1 and 10000", l.CPUWeight)
+		}
+		r.CPUWeight = l.CPUWeight
+	}
+	if set["cpuset"] {
+		r.Cpuset = l.Cpuset
+	}
+	if set["mem"] {
+		if l.Mem <= 0 {
+			return usage("--mem: must be above 0")
+		}
+		r.Mem = int64(l.Mem)
+	}
+	if set["mem-high"] {
+		r.MemHigh = int64(l.MemHigh)
+	}
+	if set["swap"] && l.Swap != nil {
+		r.Swap, r.SwapSet = int64(*l.Swap), true
+	}
+	if set["pids"] {
+		if l.Pids <= 0 {
+			return usage("--pids %d: must be above 0", l.Pids)
+		}
+		r.Pids = l.Pids
+	}
+	for _, f := range []struct {
+		flag string
+		kind cgroupfs.IOKind
+		vals []string
+	}{
+		{"io-read-bps", cgroupfs.ReadBPS, l.IOReadBPS}, {"io-write-bps", cgroupfs.WriteBPS, l.IOWriteBPS},
+		{"io-read-iops", cgroupfs.ReadIOPS, l.IOReadIOPS}, {"io-write-iops", cgroupfs.WriteIOPS, l.IOWriteIOPS},
+	} {
+		if !set[f.flag] {
+			continue
+		}
+		r.IO = dropIO(r.IO, f.kind)
+		for _, v := range f.vals {
+			lim, err := cgroupfs.ParseIOLimit(f.kind, v)
+			if err != nil {
+				return usage("--%s: %v", f.flag, err)
+			}
+			r.IO = append(r.IO, lim)
+		}
+	}
+	if l.Read != "" || l.Write != "" {
+		if l.Dev == "" {
+			return usage("--read/--write need --dev DEV")
+		}
+		for _, rw := range []struct {
+			flag, rate string
+			kind       cgroupfs.IOKind
+		}{{"read", l.Read, cgroupfs.ReadBPS}, {"write", l.Write, cgroupfs.WriteBPS}} {
+			if rw.rate == "" {
+				continue
+			}
+			lim, err := cgroupfs.NewIOLimit(rw.kind, l.Dev, rw.rate)
+			if err != nil {
+				return usage("--%s/--dev: %v", rw.flag, err)
+			}
+			r.IO = append(dropIO(r.IO, rw.kind), lim)
+		}
+	} else if l.Dev != "" {
+		return usage("--dev needs --read or --write")
+	}
+	return nil
+}
+
+// dropIO removes limits of one kind, so a flag replaces a profile's list.
+func dropIO(ls []cgroupfs.IOLimit, k cgroupfs.IOKind) []cgroupfs.IOLimit {
+	var out []cgroupfs.IOLimit
+	for _, l := range ls {
+		if l.Kind != k {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Apply writes the placement flags that were set into s.
+func (g *Group) Apply(s *launch.Spec, set map[string]bool) error {
+	if set["name"] {
+		if err := cgroupfs.ValidName(g.Name); err != nil {
+			return usage("--name: %v", err)
+		}
+		s.Name = g.Name
+	}
+	if set["parent"] {
+		s.Parent = g.Parent
+	}
+	if set["wait-all"] {
+		s.WaitAll = g.WaitAll
+	}
+	if set["stats"] {
+		s.Stats = g.Stats
+	}
+	if set["stats-json"] {
+		s.StatsJSON = g.StatsJSON
+	}
+	return nil
+}
+
+// splitList flattens repeated and comma-separated values.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// Exit prints err the way both tools do and returns the exit status.
+func Exit(tool string, err error) int {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
+	var f *launch.Failure
+	if errors.As(err, &f) {
+		return f.Status
+	}
+	return launch.ExitFailure
+}

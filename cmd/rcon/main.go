@@ -1,0 +1,59 @@
+// Command rcon runs a command in a fresh cgroup with CPU, memory, pids and
+// I/O limits, reports how it went and removes the group.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"rcon/cli"
+	"rcon/launch"
+)
+
+type runCmd struct {
+	cli.Limits `embed:""`
+	cli.Group  `embed:""`
+	cli.Common `embed:""`
+}
+
+type gcCmd struct {
+	Kill bool `help:"Also end the processes still running in orphaned groups."`
+}
+
+type psCmd struct {
+	JSON bool `name:"json" help:"Print JSON."`
+}
+
+var app struct {
+	Run runCmd `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
+	GC  gcCmd  `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
+	PS  psCmd  `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
+}
+
+func main() {
+	launch.MaybeInit()
+	parser, err := kong.New(&app, kong.Name("rcon"),
+		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
+		kong.UsageOnError())
+	if err != nil {
+		os.Exit(cli.Exit("rcon", err))
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rcon: %v\n", err)
+		os.Exit(launch.ExitFailure)
+	}
+	switch ctx.Command() {
+	case "gc":
+		os.Exit(cli.GC("rcon", app.GC.Kill))
+	case "ps":
+		os.Exit(cli.PS("rcon", app.PS.JSON))
+	}
+	s, err := cli.Spec("rcon", ctx, &app.Run.Common, &app.Run.Limits, &app.Run.Group)
+	if err != nil {
+		os.Exit(cli.Exit("rcon", err))
+	}
+	os.Exit(launch.Run(s))
+}

@@ -1,0 +1,119 @@
+package launch
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"rcon/cgroupfs"
+)
+
+// Report is what rcon tells about a finished run.
+type Report struct {
+	Spec       *Spec
+	Status     int
+	WaitStatus syscall.WaitStatus
+	Wall       time.Duration
+	Stats      cgroupfs.Stats
+	LeftOver   int // processes still in the group when the command exited
+}
+
+// OOMKilled reports whether the kernel's OOM killer ended the command:
+// it died of SIGKILL and the group counted an OOM kill.
+func (r *Report) OOMKilled() bool {
+	return r.WaitStatus.Signaled() && r.WaitStatus.Signal() == syscall.SIGKILL && r.Stats.OOMKills > 0
+}
+
+func (r *Report) tell() {
+	s, name := r.Spec, filepath.Base(r.Spec.Argv[0])
+	limit := "its memory limit"
+	if s.Resources.Mem > 0 {
+		limit = "memory limit " + cgroupfs.FormatSize(s.Resources.Mem)
+	}
+	switch {
+	case r.OOMKilled():
+		fmt.Fprintf(os.Stderr, "%s: %s: killed by the OOM killer, %s reached\n", s.tool(), name, limit)
+		if r.Stats.OOMKills > 1 {
+			fmt.Fprintf(os.Stderr, "%s: %s: the OOM killer also ended %d other processes in the group\n", s.tool(), name, r.Stats.OOMKills-1)
+		}
+	case r.Stats.OOMKills > 0:
+		fmt.Fprintf(os.Stderr, "%s: %s: warning: the OOM killer ended %d process(es) in the group (%s)\n", s.tool(), name, r.Stats.OOMKills, limit)
+	}
+	if r.LeftOver > 0 && !s.WaitAll {
+		fmt.Fprintf(os.Stderr, "%s: %s: ended %d process(es) left in the group (--wait-all waits for them)\n", s.tool(), name, r.LeftOver)
+	}
+	if s.Stats {
+		r.writeText(os.Stderr)
+	}
+	if s.StatsJSON != "" {
+		if err := r.writeJSON(s.StatsJSON); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: --stats-json: %v\n", s.tool(), err)
+		}
+	}
+}
+
+func (r *Report) outcome() string {
+	if r.WaitStatus.Signaled() {
+		return fmt.Sprintf("killed by signal %d (%s), status %d", r.WaitStatus.Signal(), r.WaitStatus.Signal(), r.Status)
+	}
+	return fmt.Sprintf("exit %d", r.Status)
+}
+
+func secs(ns uint64) string { return fmt.Sprintf("%.2fs", float64(ns)/1e9) }
+
+func (r *Report) writeText(w io.Writer) {
+	st, t := r.Stats, r.Spec.tool()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s: %s after %.2fs\n", t, filepath.Base(r.Spec.Argv[0]), r.outcome(), r.Wall.Seconds())
+	share := 0.0
+	if r.Wall > 0 {
+		share = 100 * float64(st.CPUTotalNS) / float64(r.Wall.Nanoseconds())
+	}
+	fmt.Fprintf(&b, "  cpu        %s user, %s system, %.1f%% of one CPU\n", secs(st.CPUUserNS), secs(st.CPUSystemNS), share)
+	if st.NrPeriods > 0 {
+		fmt.Fprintf(&b, "  throttled  %d of %d periods (%.0f%%), %s\n", st.NrThrottled, st.NrPeriods,
+			100*float64(st.NrThrottled)/float64(st.NrPeriods), secs(st.ThrottledNS))
+	}
+	fmt.Fprintf(&b, "  memory     peak %s", cgroupfs.FormatSize(int64(st.MemPeak)))
+	if r.Spec.Resources.Mem > 0 {
+		fmt.Fprintf(&b, " of %s", cgroupfs.FormatSize(r.Spec.Resources.Mem))
+	}
+	fmt.Fprintf(&b, ", oom kills %d\n", st.OOMKills)
+	if st.PidsPeak > 0 {
+		fmt.Fprintf(&b, "  pids       peak %d\n", st.PidsPeak)
+	}
+	fmt.Fprintf(&b, "  io         read %s, write %s\n", cgroupfs.FormatSize(int64(st.IOReadBytes)), cgroupfs.FormatSize(int64(st.IOWriteBytes)))
+	io.WriteString(w, b.String())
+}
+
+// JSONReport is the --stats-json document, one object per run, for cron logs.
+type JSONReport struct {
+	Command     []string           `json:"command"`
+	Status      int                `json:"status"`
+	Signal      int                `json:"signal,omitempty"`
+	OOMKilled   bool               `json:"oom_killed"`
+	WallSeconds float64            `json:"wall_seconds"`
+	Limits      cgroupfs.Resources `json:"limits"`
+	Stats       cgroupfs.Stats     `json:"stats"`
+	LeftOver    int                `json:"left_over"`
+	Started     time.Time          `json:"started"`
+}
+
+func (r *Report) writeJSON(path string) error {
+	j := JSONReport{Command: r.Spec.Argv, Status: r.Status, OOMKilled: r.OOMKilled(),
+		WallSeconds: r.Wall.Seconds(), Limits: r.Spec.Resources, Stats: r.Stats, LeftOver: r.LeftOver,
+		Started: time.Now().Add(-r.Wall)}
+	if r.WaitStatus.Signaled() {
+		j.Signal = int(r.WaitStatus.Signal())
+	}
+	data, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}

@@ -1,0 +1,337 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"rcon/cgroupfs"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit statuses, as timeout(1) and env(1) use them.
+const (
+	ExitFailure     = 125 // the tool itself failed: bad flag, cgroup error
+	ExitNotExec     = 126 // command found but could not be run
+	ExitNotFound    = 127 // command not found
+	exitSignalBase  = 128
+	gcPerStart      = 32 // orphan records examined at each start
+	waitAllInterval = 50 * time.Millisecond
+)
+
+func init() {
+	// Keep the main goroutine on the main thread. Child processes are
+	// started from throwaway locked threads that are moved into the group
+	// or have their capabilities cut; such a thread must exit afterwards,
+	// and the main thread never can, so it must never be picked for that.
+	runtime.LockOSThread()
+}
+
+// forwarded are the signals rcon passes on to the command. SIGINT and
+// SIGQUIT are special: see fromTerminal.
+var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGALRM, syscall.SIGWINCH}
+
+// Failure is an error the tool reports with a status of its own.
+type Failure struct {
+	Status int
+	Err    error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+func fail(status int, format string, a ...any) *Failure {
+	return &Failure{Status: status, Err: fmt.Errorf(format, a...)}
+}
+
+// Run carries out s and returns the exit status for the tool: the
+// command's own, 128+N if a signal N ended it, or one of the Exit*
+// statuses. Messages go to stderr prefixed with the tool's name.
+func Run(s *Spec) int {
+	status, err := run(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
+		var f *Failure
+		if errors.As(err, &f) {
+			return f.Status
+		}
+		return ExitFailure
+	}
+	return status
+}
+
+func (s *Spec) tool() string {
+	if s.Tool == "" {
+		return "rcon"
+	}
+	return s.Tool
+}
+
+func run(s *Spec) (int, error) {
+	if len(s.Argv) == 0 {
+		return 0, fail(ExitFailure, "no command given")
+	}
+	// 1. Everything that can be checked without side effects comes first,
+	// so bad input never leaves a half-made group behind.
+	path, err := lookPath(s.Argv[0])
+	if err != nil {
+		return 0, err
+	}
+	cred, err := s.credential()
+	if err != nil {
+		return 0, fail(ExitFailure, "%v", err)
+	}
+	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	prepare, err := s.capsPlan(cmd)
+	if err != nil {
+		return 0, fail(ExitFailure, "%v", err)
+	}
+	if s.NS != nil {
+		if err := prepareNS(cmd, s); err != nil {
+			return 0, fail(ExitFailure, "%v", err)
+		}
+	}
+
+	// 2. The group. Orphans of killed runs are swept first (bounded).
+	var g *cgroupfs.Group
+	var rec *cgroupfs.Record
+	if !s.NoCgroup {
+		_, _ = cgroupfs.GC(false, gcPerStart)
+		if g, rec, err = s.createGroup(); err != nil {
+			return 0, fail(ExitFailure, "%v", err)
+		}
+		defer rec.Release()
+	}
+
+	// 3. Signals are caught before the child exists, so one arriving in
+	// between cannot kill rcon and strand the group.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
+	// 4. Start the command inside its group: it must be there before it
+	// execs (on v1, memory it touches before a move stays charged outside).
+	start := time.Now()
+	if err := startIn(cmd, g, prepare); err != nil {
+		cleanup(g, s)
+		return 0, startFailure(s.Argv[0], err)
+	}
+
+	// 5. Wait, passing signals on.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tty := fromTerminal()
+	for waiting := true; waiting; {
+		select {
+		case sig := <-sigs:
+			if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
+				continue // the terminal sent it to the command too
+			}
+			_ = cmd.Process.Signal(sig)
+		case <-done:
+			waiting = false
+		}
+	}
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if s.WaitAll && g != nil {
+		waitEmpty(g, sigs)
+	}
+	wall := time.Since(start)
+
+	// 6. Account, end what is left, remove the group.
+	var st cgroupfs.Stats
+	left := 0
+	if g != nil {
+		st, _ = g.Stats()
+		if ps, _ := g.Procs(); len(ps) > 0 {
+			left = len(ps)
+		}
+		if err := cleanup(g, s); err != nil {
+			return 0, err
+		}
+		rec.Release()
+	}
+	status := exitStatus(ws)
+	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left}
+	r.tell()
+	return status, nil
+}
+
+// createGroup names the group, records its owner and makes it.
+func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
+	owner, err := cgroupfs.Self()
+	if err != nil {
+		return nil, nil, fmt.Errorf("identify self: %w", err)
+	}
+	name := s.Name
+	if name == "" {
+		// Unique per run: a pid is unique among live processes, the
+		// start time makes it unique over time.
+		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
+	}
+	rec := &cgroupfs.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
+	g, err := cgroupfs.Create(s.Parent, name, &s.Resources, rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, rec, nil
+}
+
+// cleanup ends whatever is left in the group and removes it.
+func cleanup(g *cgroupfs.Group, s *Spec) error {
+	if g == nil {
+		return nil
+	}
+	if err := g.Kill(); err != nil {
+		return fail(ExitFailure, "%v", err)
+	}
+	if err := g.Delete(); err != nil {
+		return fail(ExitFailure, "%v", err)
+	}
+	return nil
+}
+
+// startIn starts cmd so that it is born inside g, with prepare (the
+// capability plan) applied to the thread it is forked from.
+func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
+	if g != nil {
+		if fd := g.CgroupFD(); fd >= 0 {
+			cmd.SysProcAttr.UseCgroupFD = true
+			cmd.SysProcAttr.CgroupFD = fd
+		}
+	}
+	needThread := prepare != nil || (g != nil && g.CgroupFD() < 0)
+	if !needThread {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread's cgroup or credentials are changed,
+		// so Go must end it when this goroutine returns instead of
+		// reusing it for other goroutines.
+		runtime.LockOSThread()
+		if g != nil {
+			if err := g.EnterThread(); err != nil {
+				errc <- &Failure{Status: ExitFailure, Err: err}
+				return
+			}
+		}
+		if prepare != nil {
+			if err := prepare(); err != nil {
+				errc <- &Failure{Status: ExitFailure, Err: err}
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+// startFailure maps a failed start to 126 or 127 as shells do.
+func startFailure(name string, err error) error {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return fail(ExitNotFound, "%s: %v", name, err)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC),
+		errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EPERM):
+		return fail(ExitNotExec, "%s: %v", name, err)
+	}
+	return fail(ExitFailure, "start %s: %v", name, err)
+}
+
+// lookPath finds the command as execvp would, telling "not there" (127)
+// from "there but not runnable" (126).
+func lookPath(name string) (string, error) {
+	check := func(p string) (bool, error) {
+		st, err := os.Stat(p)
+		if err != nil {
+			return false, nil
+		}
+		if st.IsDir() {
+			return true, fail(ExitNotExec, "%s: is a directory", p)
+		}
+		if unix.Access(p, unix.X_OK) != nil {
+			return true, fail(ExitNotExec, "%s: permission denied", p)
+		}
+		return true, nil
+	}
+	if strings.Contains(name, "/") {
+		found, err := check(name)
+		if !found {
+			return "", fail(ExitNotFound, "%s: no such file or directory", name)
+		}
+		return name, err
+	}
+	var denied error
+	for _, dir := range strings.Split(os.Getenv("PATH"), ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		found, err := check(p)
+		if found && err == nil {
+			return p, nil
+		}
+		if found && denied == nil {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", denied
+	}
+	return "", fail(ExitNotFound, "%s: command not found", name)
+}
+
+// fromTerminal reports whether rcon runs in the foreground process group
+// of a terminal. Then Ctrl-C and Ctrl-\ reach the command directly from
+// the terminal (it shares rcon's process group), and forwarding them
+// would deliver them twice.
+func fromTerminal() bool {
+	pgrp := unix.Getpgrp()
+	for fd := 0; fd <= 2; fd++ {
+		if fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP); err == nil && fg == pgrp {
+			return true
+		}
+	}
+	return false
+}
+
+// waitEmpty waits until the group is empty (--wait-all), passing signals
+// on to every member.
+func waitEmpty(g *cgroupfs.Group, sigs <-chan os.Signal) {
+	t := time.NewTicker(waitAllInterval)
+	defer t.Stop()
+	for {
+		ps, err := g.Procs()
+		if err != nil || len(ps) == 0 {
+			return
+		}
+		select {
+		case sig := <-sigs:
+			for _, p := range ps {
+				_ = unix.Kill(p, sig.(syscall.Signal))
+			}
+		case <-t.C:
+		}
+	}
+}
+
+func exitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return exitSignalBase + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
