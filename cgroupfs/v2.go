@@ -188,7 +188,7 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 	return res
 }
 
-func (g *v2Group) paths() []string  { return []string{g.dir} }
+func (g *v2Group) paths() []string    { return []string{g.dir} }
 func (g *v2Group) enterThread() error { return nil }
 
 func (g *v2Group) cgroupFD() int {
