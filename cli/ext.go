@@ -25,3 +25,14 @@ func applyProfile(s *launch.Spec, name string) error {
 	}
 	return nil
 }
+
+// ShowCmd is `capcon show [PID]`. PLACEHOLDER until the caps package lands.
+type ShowCmd struct {
+	PID  int  `arg:"" optional:"" help:"Process to decode (default: capcon itself)."`
+	JSON bool `name:"json" help:"Print JSON."`
+}
+
+// Run prints the sets.
+func (c *ShowCmd) Run(tool string) int {
+	return Exit(tool, usage("show is not available yet"))
+}

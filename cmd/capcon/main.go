@@ -1,0 +1,47 @@
+// Command capcon runs a command with only the Linux capabilities it
+// needs, optionally as another user.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"rcon/cli"
+	"rcon/launch"
+)
+
+type runCmd struct {
+	cli.Common `embed:""`
+}
+
+var app struct {
+	Run  runCmd      `cmd:"" default:"withargs" help:"Run a command with pruned capabilities (the default: capcon [flags] -- COMMAND)."`
+	Show cli.ShowCmd `cmd:"" name:"show" help:"Decode the capability sets of a process (default: what capcon starts from)."`
+}
+
+func main() {
+	launch.MaybeInit()
+	parser, err := kong.New(&app, kong.Name("capcon"),
+		kong.Description("Run a command with only the Linux capabilities it needs."),
+		kong.UsageOnError())
+	if err != nil {
+		os.Exit(cli.Exit("capcon", err))
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "capcon: %v\n", err)
+		os.Exit(launch.ExitFailure)
+	}
+	if ctx.Command() == "show" || ctx.Command() == "show <pid>" {
+		os.Exit(app.Show.Run("capcon"))
+	}
+	s, err := cli.Spec("capcon", ctx, &app.Run.Common, nil, nil)
+	if err != nil {
+		os.Exit(cli.Exit("capcon", err))
+	}
+	// capcon makes a group only when a profile asks for limits.
+	s.NoCgroup = s.Resources.Empty()
+	os.Exit(launch.Run(s))
+}
