@@ -1,0 +1,276 @@
+package profiles
+
+import (
+	"math"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"rcon/cgroupfs"
+	"rcon/nsjail"
+)
+
+func parseSizeString(s string) (int64, error) { return cgroupfs.ParseSize(s) }
+
+// Limits on values that the kernel would reject anyway; checking them here
+// turns a failure at run time (after cron has fired) into one at load time.
+const (
+	minCPUPeriodUS = 1000    // 1 ms, the kernel's cfs_period_us minimum
+	maxCPUPeriodUS = 1000000 // 1 s, its maximum
+	maxCPUWeight   = 10000
+	maxHostname    = 64
+)
+
+// validate checks the values of one file's own settings. Types and key names
+// were checked by decode; what remains needs the value's meaning.
+func validate(f *file, p *Profile) error {
+	l := &p.Limits
+	if l.CPU.Set {
+		if math.IsNaN(l.CPU.V) || math.IsInf(l.CPU.V, 0) || l.CPU.V <= 0 {
+			return f.errAt(key("limits", "cpu"), "must be a percentage of one CPU above 0 (150 = 1.5 CPUs), got %v", l.CPU.V)
+		}
+	}
+	if l.CPUPeriodUS.Set && (l.CPUPeriodUS.V < minCPUPeriodUS || l.CPUPeriodUS.V > maxCPUPeriodUS) {
+		return f.errAt(key("limits", "cpu_period_us"), "must be between %d and %d microseconds, got %d", minCPUPeriodUS, maxCPUPeriodUS, l.CPUPeriodUS.V)
+	}
+	if l.CPUWeight.Set && (l.CPUWeight.V < 1 || l.CPUWeight.V > maxCPUWeight) {
+		return f.errAt(key("limits", "cpu_weight"), "must be between 1 and %d, got %d", maxCPUWeight, l.CPUWeight.V)
+	}
+	if l.Cpuset.Set {
+		if err := checkCpuset(l.Cpuset.V); err != nil {
+			return f.errAt(key("limits", "cpuset"), "%v", err)
+		}
+	}
+	// A zero hard limit would kill the command at once; "no limit" is
+	// spelled by leaving the key out. Swap 0 is meaningful (no swap).
+	for _, s := range []struct {
+		name string
+		v    Value[Size]
+	}{{"mem", l.Mem}, {"mem_high", l.MemHigh}} {
+		if s.v.Set && s.v.V == 0 {
+			return f.errAt(key("limits", s.name), "must be above 0 (leave the key out for no limit)")
+		}
+	}
+	if l.Pids.Set && l.Pids.V <= 0 {
+		return f.errAt(key("limits", "pids"), "must be above 0, got %d (leave the key out for no limit)", l.Pids.V)
+	}
+	for _, t := range ioTables(l) {
+		if !t.v.Set {
+			continue
+		}
+		if len(t.v.V) == 0 {
+			return f.errAt(key("limits", t.name), "empty table: name at least one device, or leave the key out")
+		}
+		for _, dev := range sortedKeys(t.v.V) {
+			if _, err := cgroupfs.NewIOLimit(t.kind, dev, t.v.V[dev]); err != nil {
+				return f.errAt(key("limits", t.name, dev), "%v", err)
+			}
+		}
+	}
+
+	r := &p.Run
+	if r.Command.Set {
+		if len(r.Command.V) == 0 || r.Command.V[0] == "" {
+			return f.errAt(key("run", "command"), `must name a program, e.g. ["/usr/local/bin/backup.sh", "--full"]`)
+		}
+	}
+	if r.Name.Set {
+		if err := checkGroupName(r.Name.V); err != nil {
+			return f.errAt(key("run", "name"), "%v", err)
+		}
+	}
+	if r.Parent.Set {
+		if err := checkParent(r.Parent.V); err != nil {
+			return f.errAt(key("run", "parent"), "%v", err)
+		}
+	}
+	for _, s := range []struct {
+		name string
+		v    Value[string]
+	}{{"user", r.User}, {"group", r.Group}} {
+		if s.v.Set && !validIdentity(s.v.V) {
+			return f.errAt(key("run", s.name), "invalid name %q: want a user/group name or a numeric id", s.v.V)
+		}
+	}
+	for _, g := range r.Groups.V {
+		if !validIdentity(g) {
+			return f.errAt(key("run", "groups"), "invalid group %q: want a group name or a numeric id", g)
+		}
+	}
+	if r.Unshare.Set {
+		if err := checkNamespaces(r.Unshare.V); err != nil {
+			return f.errAt(key("run", "unshare"), "%v", err)
+		}
+	}
+	if r.Hostname.Set {
+		if err := checkHostname(r.Hostname.V); err != nil {
+			return f.errAt(key("run", "hostname"), "%v", err)
+		}
+	}
+	if err := checkJail(f, r); err != nil {
+		return err
+	}
+	if r.StatsJSON.Set && !path.IsAbs(r.StatsJSON.V) {
+		// Relative to what? cron, Apache and a shell all have different
+		// working directories; a profile must not depend on the caller's.
+		return f.errAt(key("run", "stats_json"), "must be an absolute path, got %q", r.StatsJSON.V)
+	}
+
+	c := &p.Caps
+	if c.Keep.Set && c.Drop.Set {
+		return f.errAt(key("caps", "drop"), "conflicts with caps.keep on line %d: set one of keep (everything else is dropped) or drop (everything else is kept)",
+			keyLine(f.data, key("caps", "keep")))
+	}
+	for _, s := range []struct {
+		name string
+		v    Value[[]string]
+	}{{"keep", c.Keep}, {"drop", c.Drop}} {
+		if s.v.Set {
+			if err := checkCaps(s.v.V); err != nil {
+				return f.errAt(key("caps", s.name), "%v", err)
+			}
+		}
+	}
+
+	if p.Include.Set {
+		if len(p.Include.V) == 0 {
+			return f.errAt(key("include"), "empty list: name at least one profile, or leave the key out")
+		}
+		for _, n := range p.Include.V {
+			if n == "" {
+				return f.errAt(key("include"), "empty profile name")
+			}
+		}
+	}
+	return nil
+}
+
+func key(k ...string) toml.Key { return toml.Key(k) }
+
+type ioTable struct {
+	name string
+	kind cgroupfs.IOKind
+	v    Value[IOTable]
+}
+
+// ioTables lists the four I/O keys with the throttle each one sets, in the
+// order they are documented, applied and printed.
+func ioTables(l *Limits) []ioTable {
+	return []ioTable{
+		{"io_read_bps", cgroupfs.ReadBPS, l.IOReadBPS},
+		{"io_write_bps", cgroupfs.WriteBPS, l.IOWriteBPS},
+		{"io_read_iops", cgroupfs.ReadIOPS, l.IOReadIOPS},
+		{"io_write_iops", cgroupfs.WriteIOPS, l.IOWriteIOPS},
+	}
+}
+
+func sortedKeys(m IOTable) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// checkCpuset accepts the kernel's list format: "0-1,3,5-7".
+func checkCpuset(s string) error {
+	if s == "" {
+		return errorf("empty CPU list: want e.g. \"0-1,3\" (leave the key out for all CPUs)")
+	}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.ParseUint(lo, 10, 16)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.ParseUint(hi, 10, 16)
+		}
+		if err1 != nil || err2 != nil || b < a {
+			return errorf("invalid CPU list %q: want e.g. \"0-1,3\"", s)
+		}
+	}
+	return nil
+}
+
+// checkGroupName keeps the group a single directory under its parent.
+func checkGroupName(s string) error {
+	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00\n") {
+		return errorf("invalid group name %q: want one path component, without '/'", s)
+	}
+	return nil
+}
+
+// checkParent allows nesting ("batch/nightly") but never climbing out of the
+// cgroup tree.
+func checkParent(s string) error {
+	if s == "" || strings.ContainsAny(s, "\x00\n") {
+		return errorf("invalid parent %q", s)
+	}
+	for _, c := range strings.Split(strings.Trim(s, "/"), "/") {
+		if c == ".." {
+			return errorf("invalid parent %q: must not contain \"..\"", s)
+		}
+	}
+	return nil
+}
+
+// validIdentity accepts what useradd/groupadd accept plus numeric ids; the
+// name is resolved at run time, not here, so `rcon profile check` works on a
+// machine that lacks the user.
+func validIdentity(s string) bool {
+	if s == "" || len(s) > 256 || s[0] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '-' || c == '.' || c == '$' || c == '@' ||
+			'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkHostname(s string) error {
+	if s == "" || len(s) > maxHostname {
+		return errorf("invalid hostname %q: want 1 to %d characters", s, maxHostname)
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '.' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return errorf("invalid hostname %q: letters, digits, '-' and '.' only", s)
+		}
+	}
+	return nil
+}
+
+// checkJail checks the filesystem-jail keys with nsjail's own rules, one key
+// at a time so the error names the right one.
+func checkJail(f *file, r *Run) error {
+	for _, b := range []struct {
+		name string
+		v    Value[[]string]
+	}{{"ro_bind", r.RoBind}, {"bind", r.Bind}} {
+		for _, arg := range b.v.V {
+			bd, err := nsjail.ParseBind(arg)
+			if err != nil {
+				return f.errAt(key("run", b.name), "%v", err)
+			}
+			s := nsjail.Spec{Bind: []nsjail.Bind{bd}}
+			if err := s.Normalize(); err != nil {
+				return f.errAt(key("run", b.name), "%v", err)
+			}
+		}
+	}
+	for _, t := range r.Tmpfs.V {
+		if !path.IsAbs(t) {
+			return f.errAt(key("run", "tmpfs"), "%q: not an absolute path", t)
+		}
+	}
+	if r.Chroot.Set && !path.IsAbs(r.Chroot.V) {
+		return f.errAt(key("run", "chroot"), "%q: not an absolute path", r.Chroot.V)
+	}
+	return nil
+}
