@@ -74,6 +74,7 @@ export RCON_TEST_USER=rcontest RCON_TEST_UID=1000 RCON_TEST_GID=1000
 cd /
 rc=127
 if [ -f /testvm/cmd ]; then
+	echo "testvm: running $(cat /testvm/cmd) (kernel $(uname -r), $(nproc) CPU, cgroup2 subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control))"
 	# shellcheck disable=SC1091
 	. /testvm/cmd
 	rc=$?

@@ -72,6 +72,12 @@ if [[ $force == 0 ]] && cache_ok && have_tools; then
 fi
 
 t0=$SECONDS
+work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# apt-get download runs as _apt when it can: let it write to $dl.
+dl=$work/dl
+mkdir -p "$dl"
+if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
 export DEBIAN_FRONTEND=noninteractive
 apt_updated=0
 apt_update() {
@@ -87,9 +93,12 @@ if ! have_tools; then
 	[[ $(id -u) == 0 ]] || die "need root to install qemu-system-x86 cpio xz-utils (or install them yourself)"
 	pkgs=(qemu-system-x86 cpio xz-utils)
 	log "installing ${pkgs[*]}"
-	if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2; then
+	if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
 		apt_update
-		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 || die "apt-get install ${pkgs[*]} failed"
+		apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 || {
+			tail -n 30 "$work/apt.log" >&2
+			die "apt-get install ${pkgs[*]} failed"
+		}
 	fi
 	have_tools || die "qemu-system-x86_64/cpio/xz still missing after install"
 fi
@@ -108,18 +117,15 @@ fi
 kver=${kpkg#linux-image-}
 log "kernel package $kpkg"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
 download() { # package -> path of the .deb in $work
 	local p=$1 deb
-	(cd "$work" && apt-get download -qq "$p" >&2) || {
+	(cd "$dl" && apt-get download -qq "$p" >&2) || {
 		apt_update
-		(cd "$work" && apt-get download -qq "$p" >&2) || die "apt-get download $p failed"
+		(cd "$dl" && apt-get download -qq "$p" >&2) || die "apt-get download $p failed"
 	}
-	deb=$(ls "$work"/"${p}"_*.deb 2>/dev/null | head -n1)
-	[[ -n $deb ]] || die "no .deb for $p"
-	printf '%s\n' "$deb"
+	local debs=("$dl/${p}"_*.deb)
+	[[ -f ${debs[0]} ]] || die "no .deb for $p"
+	printf '%s\n' "${debs[0]}"
 }
 
 modinfo_depends() { # module file -> comma-separated dependencies
@@ -140,7 +146,8 @@ if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then
 	deb=$(download "$kpkg")
 	dpkg -x "$deb" "$work/k"
 	rm -f "$deb"
-	vmlinuz=$(ls "$work"/k/boot/vmlinuz-* | head -n1)
+	vmlinuzs=("$work"/k/boot/vmlinuz-*)
+	vmlinuz=${vmlinuzs[0]}
 	[[ -s $vmlinuz ]] || die "no boot/vmlinuz-* in $kpkg"
 	cp "$vmlinuz" "$kdir/vmlinuz"
 	mdir=

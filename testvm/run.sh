@@ -82,6 +82,7 @@ kernel=${TESTVM_KERNEL:-$cache/kernel}
 # --- cleanup: only our temp dir and our qemu pid ----------------------------
 tmp=
 qpid=
+# shellcheck disable=SC2317 # called from the trap
 cleanup() {
 	if [[ -n $qpid ]] && kill -0 "$qpid" 2>/dev/null; then
 		kill -TERM "$qpid" 2>/dev/null || true
@@ -93,7 +94,7 @@ cleanup() {
 		wait "$qpid" 2>/dev/null || true
 	fi
 	exec 3<&- 2>/dev/null || true
-	[[ -n $tmp ]] && rm -rf "$tmp"
+	if [[ -n $tmp ]]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 125' INT TERM HUP
@@ -141,6 +142,8 @@ extra=()
 if [[ -n ${TESTVM_QEMU_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_QEMU_ARGS"; fi
 mkfifo "$tmp/console"
 start=$SECONDS
+t_start=${EPOCHREALTIME/,/.}
+t_run=
 qemu-system-x86_64 -M q35 -accel tcg -cpu qemu64 -smp "$smp" -m "$mem" \
 	-nodefaults -no-user-config -display none -no-reboot \
 	-serial stdio \
@@ -172,9 +175,11 @@ while :; do
 		[[ -z $line ]] && break # EOF: qemu exited
 	fi
 	line=${line%$'\r'}
+	if [[ -z $t_run && $line == "testvm: running "* ]]; then t_run=${EPOCHREALTIME/,/.}; fi
 	if [[ $line == *"$marker "* ]]; then
 		r=${line##*"$marker "}
 		if [[ $r =~ ^([0-9]+) ]]; then rc=${BASH_REMATCH[1]}; fi
+		t_marker=${EPOCHREALTIME/,/.}
 		# The guest powers off now; drain what is left for a little while.
 		deadline=$((SECONDS + 15 < deadline ? SECONDS + 15 : deadline))
 		continue
@@ -187,5 +192,8 @@ if [[ -z $rc ]]; then
 	echo "run.sh: the VM did not report an exit status (boot failure or timeout) after $((SECONDS - start)) s" >&2
 	exit 125
 fi
-[[ $quiet == 1 ]] || echo "run.sh: exit status $rc after $((SECONDS - start)) s" >&2
+if [[ $quiet == 0 ]]; then
+	awk -v s="$t_start" -v b="${t_run:-$t_start}" -v m="$t_marker" -v rc="$rc" 'BEGIN {
+		printf "run.sh: exit status %d; boot %.1f s, binary %.1f s, boot-to-marker %.1f s\n", rc, b - s, m - b, m - s }' >&2
+fi
 exit "$rc"
