@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/syndtr/gocapability/capability"
+	"golang.org/x/sys/unix"
 )
 
 // The main goroutine stays on the main thread, so the throwaway locked
@@ -395,5 +396,22 @@ func TestReadStatusSelf(t *testing.T) {
 	}
 	if _, err := ReadStatus(-5); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadStatus(-5): %v", err)
+	}
+}
+
+// The read-back catches state the apply steps do not produce: here the
+// thread already has no_new_privs, which cannot be unset, while the plan
+// (made on another thread) allows new privileges.
+func TestApplyReadBackCatchesDivergence(t *testing.T) {
+	requirePrivileged(t)
+	p, err := (&Spec{Keep: []string{"net_bind_service"}, AllowNewPrivs: true}).Plan(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = startOnThread(func() (*Plan, error) {
+		return p, unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+	}, nil, nil, "/bin/true")
+	if err == nil || !strings.Contains(err.Error(), "NoNewPrivs is true, want false") {
+		t.Errorf("want a read-back mismatch on NoNewPrivs, got %v", err)
 	}
 }
