@@ -1,14 +1,268 @@
 package launch
 
+// Namespaces. Two ways in, chosen per run by nsPrepare:
+//
+//   - thread path (mount, net, uts, ipc, cgroup on v1 or without a group):
+//     no extra process. The start thread, already in the group, calls
+//     unshare(2) and does the inside set-up (nsjail.UnshareThread) before
+//     the capability plan is applied; the command is forked from it.
+//   - init path (pid, user, chroot; cgroup on v2): the command's place is
+//     taken by this binary re-executed as /proc/self/exe with the config in
+//     the environment (initEnv). It is born in the group and in all new
+//     namespaces at once (clone flags, id maps written by the parent), does
+//     the inside set-up, then starts the real command with the caller's
+//     credential and capability plan from a locked thread (startIn), as Run
+//     would have, forwards signals, reaps every orphan, and exits with the
+//     command's status (128+N when a signal N ended it). With a pid
+//     namespace it is PID 1 and kills what is left when the command exits.
+//
+// A run without namespaces pays nothing: MaybeInit is one getenv.
+
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"rcon/cgroupfs"
+	"rcon/nsjail"
+
+	"golang.org/x/sys/unix"
 )
 
-// prepareNS PLACEHOLDER until the nsjail package lands.
-func prepareNS(cmd *exec.Cmd, s *Spec) error {
-	return fmt.Errorf("namespaces are not available yet")
+// initEnv marks the re-executed init and carries its config as JSON. The
+// init removes it from its environment before it starts the command.
+const initEnv = "_RCON_NS_INIT"
+
+// initConfig is what the launcher hands the init.
+type initConfig struct {
+	Spec *Spec               `json:"spec"` // Argv, NS, Caps
+	Tool string              `json:"tool"`
+	Path string              `json:"path,omitempty"` // resolved on the host; empty: look up inside (chroot)
+	Dir  string              `json:"dir,omitempty"`
+	Cred *syscall.Credential `json:"cred,omitempty"`
 }
 
-// MaybeInit PLACEHOLDER until the nsjail package lands.
-func MaybeInit() {}
+// nsPrepare sets up cmd for the namespaces of s.NS and returns the step to
+// run on the start thread instead of prepare (the capability plan):
+//
+//   - thread path: a step that unshares and sets up on the start thread,
+//     then runs prepare;
+//   - init path: cmd is rewritten into the init re-exec and the step is
+//     nil: the capability plan and credential apply inside the init, to
+//     the real command, not to the init.
+//
+// Run calls it after capsPlan and before the group is created:
+//
+//	if s.NS != nil {
+//		if prepare, err = nsPrepare(cmd, s, prepare); err != nil {
+//			return 0, fail(ExitFailure, "%v", err)
+//		}
+//	}
+func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error) (func() error, error) {
+	ns, err := normalizedNS(s)
+	if err != nil || ns.Empty() {
+		return prepare, err
+	}
+	if needsInit(s, ns) {
+		return nil, rewriteInit(cmd, s, ns)
+	}
+	return func() error {
+		if err := nsjail.UnshareThread(ns); err != nil {
+			return err
+		}
+		if prepare != nil {
+			return prepare()
+		}
+		return nil
+	}, nil
+}
+
+// prepareNS is the older hook, kept so that a Run that calls it still
+// builds and works: it always takes the init path. Its limit: Run then
+// applies the capability plan to the thread that forks the init too, so a
+// plan that drops CAP_SYS_ADMIN breaks the set-up of a root run without a
+// user namespace. nsPrepare has no such limit.
+func prepareNS(cmd *exec.Cmd, s *Spec) error {
+	ns, err := normalizedNS(s)
+	if err != nil || ns.Empty() {
+		return err
+	}
+	return rewriteInit(cmd, s, ns)
+}
+
+// Until Run calls nsPrepare, keep it referenced for the linters.
+var _ = nsPrepare
+
+func normalizedNS(s *Spec) (*nsjail.Spec, error) {
+	if s.NS == nil {
+		return &nsjail.Spec{}, nil
+	}
+	ns := *s.NS
+	if err := ns.Normalize(); err != nil {
+		return nil, err
+	}
+	return &ns, nil
+}
+
+// needsInit: pid, user and chroot always; a cgroup namespace too on cgroup
+// v2, where the start thread is not in the group (CLONE_INTO_CGROUP
+// places only the child) and the namespace root must follow the child.
+func needsInit(s *Spec, ns *nsjail.Spec) bool {
+	return ns.NeedsInit() || (ns.Cgroup && !s.NoCgroup && cgroupfs.Detect() == cgroupfs.V2)
+}
+
+// rewriteInit turns cmd into the init re-exec.
+func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec) error {
+	inner := *s
+	inner.NS = ns
+	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir}
+	if cmd.SysProcAttr != nil {
+		cfg.Cred = cmd.SysProcAttr.Credential
+	}
+	if ns.Chroot != "" {
+		cfg.Path = "" // look the command up inside the new root
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Path = "/proc/self/exe"
+	cmd.Args = []string{s.tool() + "-init"}
+	cmd.Env = append(env[:len(env):len(env)], initEnv+"="+string(data))
+	cmd.Dir = ""
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	nsjail.SetSysProcAttr(cmd.SysProcAttr, ns, os.Geteuid(), os.Getegid())
+	return nil
+}
+
+// MaybeInit runs the namespace init and exits when this process is one;
+// otherwise it returns at once. cmd/rcon and cmd/capcon call it first.
+func MaybeInit() {
+	v, ok := os.LookupEnv(initEnv)
+	if !ok {
+		return
+	}
+	os.Unsetenv(initEnv)
+	os.Exit(runInit(v))
+}
+
+// notForwarded are the signals the init does not pass on: those it cannot
+// catch, SIGCHLD (its own business), SIGURG (Go's preemption), the job
+// control stops (as PID 1 it ignores them; the terminal stops the command
+// directly) and the two the C library reserves.
+var notForwarded = map[syscall.Signal]bool{
+	unix.SIGKILL: true, unix.SIGSTOP: true, unix.SIGCHLD: true, unix.SIGURG: true,
+	unix.SIGTSTP: true, unix.SIGTTIN: true, unix.SIGTTOU: true, 32: true, 33: true,
+}
+
+func runInit(v string) int {
+	var cfg initConfig
+	if err := json.Unmarshal([]byte(v), &cfg); err != nil || cfg.Spec == nil || cfg.Spec.NS == nil || len(cfg.Spec.Argv) == 0 {
+		fmt.Fprintf(os.Stderr, "rcon-init: bad config: %v\n", err)
+		return ExitFailure
+	}
+	s, ns := cfg.Spec, cfg.Spec.NS
+	s.Tool = cfg.Tool
+	status, err := initMain(&cfg, s, ns)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
+		if f, ok := err.(*Failure); ok {
+			return f.Status
+		}
+		return ExitFailure
+	}
+	return status
+}
+
+func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
+	pid1 := os.Getpid() == 1
+	if !pid1 {
+		// Without a pid namespace, orphans of the command still come to
+		// us, not to the host's init.
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	}
+	// Catch before the command exists, so nothing is lost in between.
+	sigs := make(chan os.Signal, 64)
+	var catch []os.Signal
+	for n := syscall.Signal(1); n <= 64; n++ {
+		if !notForwarded[n] {
+			catch = append(catch, n)
+		}
+	}
+	signal.Notify(sigs, append(catch, unix.SIGCHLD)...)
+
+	if err := nsjail.SetupInside(ns); err != nil {
+		return 0, fail(ExitFailure, "namespace set-up: %v", err)
+	}
+	if ns.MapUser && os.Geteuid() != 0 {
+		if err := nsjail.DropAmbient(); err != nil {
+			return 0, fail(ExitFailure, "%v", err)
+		}
+	}
+
+	path := cfg.Path
+	if path == "" {
+		var err error
+		if path, err = lookPath(s.Argv[0]); err != nil {
+			return 0, err
+		}
+	}
+	cmd := &exec.Cmd{Path: path, Args: s.Argv, Dir: cfg.Dir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cfg.Cred}
+	prepare, err := s.capsPlan(cmd)
+	if err != nil {
+		return 0, fail(ExitFailure, "%v", err)
+	}
+	if err := startIn(cmd, nil, prepare); err != nil {
+		return 0, startFailure(s.Argv[0], err)
+	}
+	child := cmd.Process.Pid
+	tty := fromTerminal()
+
+	var ws unix.WaitStatus
+	for exited := false; !exited; {
+		sig := <-sigs
+		if sig != unix.SIGCHLD {
+			if tty && (sig == unix.SIGINT || sig == unix.SIGQUIT) {
+				continue // the terminal sent it to the command too
+			}
+			_ = unix.Kill(child, sig.(syscall.Signal))
+			continue
+		}
+		for {
+			var w unix.WaitStatus
+			pid, err := unix.Wait4(-1, &w, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if pid <= 0 || err != nil {
+				break
+			}
+			if pid == child {
+				ws, exited = w, true
+			}
+		}
+	}
+	if pid1 {
+		// End what the command left in the namespace and reap it; the
+		// kernel would kill it when we exit, but not wait for it.
+		_ = unix.Kill(-1, unix.SIGKILL)
+		for {
+			var w unix.WaitStatus
+			if _, err := unix.Wait4(-1, &w, 0, nil); err != nil && err != unix.EINTR {
+				break
+			}
+		}
+	}
+	if ws.Signaled() {
+		return exitSignalBase + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
