@@ -415,3 +415,51 @@ func TestApplyReadBackCatchesDivergence(t *testing.T) {
 		t.Errorf("want a read-back mismatch on NoNewPrivs, got %v", err)
 	}
 }
+
+// The zero Spec (what capcon does without --keep/--drop) only sets
+// no_new_privs: a setuid-root program run as nobody stays nobody. Without
+// it (the control) the same program gets euid 0.
+func TestNoNewPrivsOnlyStopsSetuid(t *testing.T) {
+	requirePrivileged(t)
+	dir, err := os.MkdirTemp("", "capstest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := filepath.Join(dir, "id")
+	if err := copyFile("/usr/bin/id", id); err != nil {
+		t.Skipf("no /usr/bin/id to copy: %v", err)
+	}
+	if err := os.Chmod(id, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	control, err := startOnThread(planned(t, Spec{AllowNewPrivs: true}, true), nobody, nil, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(control, "euid=0") {
+		t.Skipf("setuid bit has no effect in %s (nosuid mount?): %s", dir, control)
+	}
+	p, err := (&Spec{}).Plan(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.SetsChanged || p.Ambient() != nil || !p.NoNewPrivs {
+		t.Errorf("zero Spec plan %+v: want no set changes, no ambient, no_new_privs", *p)
+	}
+	out, err := startOnThread(func() (*Plan, error) { return p, nil }, nobody, nil, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "euid=") || !strings.HasPrefix(out, "uid=65534") {
+		t.Errorf("setuid-root id under no_new_privs printed %q, want uid=65534 without euid", out)
+	}
+	st := childStatus(t, func() (*Plan, error) { return p, nil }, nobody)
+	assertSets(t, st, 0, 0, 0, p.Bounding, 0)
+	if !st.NoNewPrivs {
+		t.Error("NoNewPrivs off")
+	}
+}
