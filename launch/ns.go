@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"syscall"
+	"unsafe"
 
 	"rcon/cgroupfs"
 	"rcon/nsjail"
@@ -183,6 +184,8 @@ func runInit(v string) int {
 
 func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 	pid1 := os.Getpid() == 1
+	// Name the init in ps (its executable is /proc/self/exe, "exe").
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(s.tool()+"-init"), 0)[0])), 0, 0, 0)
 	if !pid1 {
 		// Without a pid namespace, orphans of the command still come to
 		// us, not to the host's init.

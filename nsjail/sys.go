@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -232,12 +233,22 @@ func pivot(root string) error {
 	return unix.Chdir("/")
 }
 
-// DropAmbient clears the ambient capability set of every thread of the
-// process, so that a command started afterwards inherits none (the MapUser
-// init gets CAP_SYS_ADMIN and CAP_NET_ADMIN as ambient capabilities).
+// DropAmbient clears the ambient and inheritable capability sets of every
+// thread of the process, so that a command started afterwards inherits
+// none (the MapUser init gets CAP_SYS_ADMIN and CAP_NET_ADMIN as ambient
+// capabilities, which needs them in the inheritable set too).
 func DropAmbient() error {
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 {
 		return fmt.Errorf("clear ambient capabilities: %w", e)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("clear inheritable capabilities: %w", e)
 	}
 	return nil
 }

@@ -147,7 +147,7 @@ func TestUserNSUnprivileged(t *testing.T) {
 		want    string
 	}{{false, "uid=0"}, {true, "uid=65534"}} {
 		spec, _ := json.Marshal(Spec{User: true, PID: true, Mount: true, Net: true, UTS: true, Hostname: "userns", MapUser: tc.mapUser})
-		cmd := exec.Command(bin, "-test.run=^$", `echo uid=$(id -u); echo pid=$$; echo init=$(cat /proc/1/comm); hostname; grep CapAmb /proc/self/status`)
+		cmd := exec.Command(bin, "-test.run=^$", `echo uid=$(id -u); echo pid=$$; echo init=$(cat /proc/1/comm); hostname; grep -e CapAmb -e CapInh /proc/self/status`)
 		cmd.Dir = "/"
 		cmd.Env = append(os.Environ(), "NSJAIL_TEST_OUTER="+string(spec))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -155,7 +155,7 @@ func TestUserNSUnprivileged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("map_user=%v: %v: %s", tc.mapUser, err, out)
 		}
-		for _, want := range []string{tc.want + "\n", "pid=1\n", "init=sh\n", "userns\n", "CapAmb:\t0000000000000000\n"} {
+		for _, want := range []string{tc.want + "\n", "pid=1\n", "init=sh\n", "userns\n", "CapAmb:\t0000000000000000\n", "CapInh:\t0000000000000000\n"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("map_user=%v: output lacks %q:\n%s", tc.mapUser, want, out)
 			}
