@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,12 @@ func (f *file) decodeErr(err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		// Message is our own UnmarshalTOML error text, or the lexer's.
-		return &Error{File: f.name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message, Err: err}
+		e := &Error{File: f.name, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message, Err: err}
+		if e.Line == 0 {
+			// A table created implicitly (a.b.c = 1) has no position.
+			e.Line = keyLine(f.data, splitKey(pe.LastKey))
+		}
+		return e
 	}
 	if m := mdErrRE.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -101,10 +107,24 @@ func tomlTypeName(goType string) string {
 	return goType
 }
 
-// splitKey undoes toml.Key.String for the simple keys of our schema. It is
-// only a fallback for locating a line, so quoted dots are not handled.
+// splitKey undoes toml.Key.String: dot-separated parts, each bare or a
+// double-quoted string (as the library prints device names).
 func splitKey(s string) toml.Key {
-	return toml.Key(strings.Split(s, "."))
+	var k toml.Key
+	for s != "" {
+		if s[0] == '"' {
+			if q, err := strconv.QuotedPrefix(s); err == nil {
+				u, _ := strconv.Unquote(q)
+				k = append(k, u)
+				s = strings.TrimPrefix(s[len(q):], ".")
+				continue
+			}
+		}
+		part, rest, _ := strings.Cut(s, ".")
+		k = append(k, part)
+		s = rest
+	}
+	return k
 }
 
 // errProbe is the leaf keyLine plants at the key it looks for: decoding
@@ -128,8 +148,16 @@ func (errProbe) UnmarshalTOML(any) error { return errFound }
 // make that field fail, and read the position from the error. This uses only
 // the library's public behaviour and runs only on the error path.
 func keyLine(data []byte, key toml.Key) int {
+	if line := findKeyLine(data, key); line > 0 {
+		return line
+	}
+	return 1
+}
+
+// findKeyLine is keyLine returning 0 when the key is not found.
+func findKeyLine(data []byte, key toml.Key) int {
 	if len(key) == 0 {
-		return 1
+		return 0
 	}
 	t := reflect.TypeFor[errProbe]()
 	for i := len(key) - 1; i >= 0; i-- {
@@ -150,5 +178,27 @@ func keyLine(data []byte, key toml.Key) int {
 			return n
 		}
 	}
-	return 1
+	// A table that only exists through dotted keys (a.b.c = 1) has no
+	// position of its own; it starts where its first key is.
+	return firstChildLine(data, key)
+}
+
+func firstChildLine(data []byte, key toml.Key) int {
+	var m map[string]any
+	md, err := toml.Decode(string(data), &m)
+	if err != nil {
+		return 0
+	}
+	best := 0
+	for _, k := range md.Keys() {
+		// Keys() lists a.b.c but not the implicit a.b, so look at every
+		// longer key under this one.
+		if len(k) <= len(key) || !slices.Equal(k[:len(key)], key) {
+			continue
+		}
+		if l := findKeyLine(data, k); l > 0 && (best == 0 || l < best) {
+			best = l
+		}
+	}
+	return best
 }

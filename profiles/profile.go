@@ -316,12 +316,17 @@ func hint(k toml.Key) string {
 	}
 	best, bestD := "", 3
 	for _, s := range schema[table] {
-		// "memory" for "mem": a prefix is as likely a slip as a typo.
-		if len(name) >= 3 && (strings.HasPrefix(lower(name), s) || strings.HasPrefix(s, lower(name))) {
-			return fmt.Sprintf(" (did you mean %q?)", s)
-		}
 		if d := editDistance(lower(name), s); d < bestD {
 			best, bestD = s, d
+		}
+	}
+	if best == "" && len(name) >= 3 {
+		// "memory" for "mem": a longer or shorter spelling of a key.
+		for _, s := range schema[table] {
+			if strings.HasPrefix(lower(name), s) || strings.HasPrefix(s, lower(name)) {
+				best = s
+				break
+			}
 		}
 	}
 	if best != "" {
