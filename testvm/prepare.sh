@@ -118,12 +118,17 @@ kver=${kpkg#linux-image-}
 log "kernel package $kpkg"
 
 download() { # package -> path of the .deb in $work
-	local p=$1 deb
+	local p=$1
+	local debs=("$dl/${p}"_*.deb)
+	if [[ -f ${debs[0]} ]]; then
+		printf '%s\n' "${debs[0]}"
+		return 0
+	fi
 	(cd "$dl" && apt-get download -qq "$p" >&2) || {
 		apt_update
 		(cd "$dl" && apt-get download -qq "$p" >&2) || die "apt-get download $p failed"
 	}
-	local debs=("$dl/${p}"_*.deb)
+	debs=("$dl/${p}"_*.deb)
 	[[ -f ${debs[0]} ]] || die "no .deb for $p"
 	printf '%s\n' "${debs[0]}"
 }
@@ -140,9 +145,19 @@ modinfo_depends() { # module file -> comma-separated dependencies
 
 kdir=$cache/kernel-$kver
 if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then
+	log "downloading $kpkg"
+	if ! (cd "$dl" && apt-get download -qq "$kpkg" >&2); then
+		# Stale apt lists name a kernel the mirror no longer has: update and
+		# take the dependency again.
+		apt_update
+		kpkg=$(kernel_pkg || true)
+		[[ -n $kpkg ]] || die "cannot resolve the dependency of linux-image-amd64"
+		kver=${kpkg#linux-image-}
+		kdir=$cache/kernel-$kver
+		log "downloading $kpkg"
+	fi
 	rm -rf "$kdir"
 	mkdir -p "$kdir/modules"
-	log "downloading $kpkg"
 	deb=$(download "$kpkg")
 	dpkg -x "$deb" "$work/k"
 	rm -f "$deb"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# testvm/test-v2.sh: run the integration suite inside the cgroup v2 VM.
+#   - builds bin/rcon and bin/capcon with `make build` (if the Makefile has it)
+#   - builds ./integration with `go test -c` into testvm/cache/integration.test
+#   - boots the VM (testvm/run.sh) and runs it with RCON_BIN_DIR=/bin -test.v
+# Without ./integration it runs testvm/probe (--delegated) instead.
+# Exit status: the suite's (125: the VM did not boot or timed out).
+#
+# Env: TESTVM_TIMEOUT (s, default 300), TESTVM_MEM (MB, default 512),
+#      TESTVM_SMP (default 1), TESTVM_TEST_ARGS (extra test flags, split on
+#      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+cache=${TESTVM_CACHE:-$here/cache}
+go=${GO:-go}
+cd "$top"
+
+# The guest CPU is qemu64: x86-64-v1 code only; and the guest has no libc.
+export CGO_ENABLED=0 GOAMD64=v1
+
+"$here/prepare.sh"
+mkdir -p "$cache"
+
+run=("$here/run.sh" --timeout "${TESTVM_TIMEOUT:-300}" --mem "${TESTVM_MEM:-512}" --smp "${TESTVM_SMP:-1}")
+
+if [[ ! -d integration ]]; then
+	echo "test-v2: no ./integration yet; running the testvm probe instead"
+	"$go" build -trimpath -o "$cache/probe" ./testvm/probe
+	exec "${run[@]}" "$cache/probe" --delegated
+fi
+
+adds=()
+if [[ -f Makefile ]] && make -n build >/dev/null 2>&1; then
+	make build
+	for b in bin/rcon bin/capcon; do
+		if [[ -f $b ]]; then adds+=(--add "$b"); else echo "test-v2: make build made no $b"; fi
+	done
+else
+	echo "test-v2: no Makefile target 'build'; not building bin/rcon, bin/capcon"
+fi
+
+"$go" test -c -trimpath -o "$cache/integration.test" ./integration
+
+extra=()
+if [[ -n ${TESTVM_TEST_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_TEST_ARGS"; fi
+start=$SECONDS
+set +e
+"${run[@]}" "${adds[@]}" --env RCON_BIN_DIR=/bin \
+	"$cache/integration.test" -test.v "${extra[@]}"
+rc=$?
+set -e
+echo "test-v2: exit status $rc, VM wall time $((SECONDS - start)) s"
+exit "$rc"
