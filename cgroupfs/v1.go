@@ -92,9 +92,6 @@ func createV1(parent, name string, r *Resources, claim func([]string) error) (ba
 			continue
 		}
 		seen[dir] = true
-		if _, err := os.Stat(dir); err == nil {
-			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
-		}
 		g.dirs = append(g.dirs, dir)
 	}
 	res, err := v1Spec(r)
@@ -103,6 +100,11 @@ func createV1(parent, name string, r *Resources, claim func([]string) error) (ba
 	}
 	if err := claim(g.dirs); err != nil {
 		return nil, err
+	}
+	for _, dir := range g.dirs {
+		if _, err := os.Stat(dir); err == nil {
+			return nil, fmt.Errorf("group %s already exists (%s) and rcon has no record of it", name, dir)
+		}
 	}
 	path := func(n cgroup1.Name) (string, error) { return rel(n), nil }
 	hier := func() ([]cgroup1.Subsystem, error) { return subs, nil }
@@ -209,10 +211,12 @@ func (g *v1Group) enterThread() error {
 }
 
 // procs is the union over hierarchies, so a process that left one of
-// them still keeps the group from being removed.
+// them still keeps the group from being removed. rcon itself is left out:
+// its start thread sits in the group until it exits, which makes rcon's
+// pid show in cgroup.procs for a moment.
 func (g *v1Group) procs() ([]int, error) {
 	var out []int
-	seen := map[int]bool{}
+	seen := map[int]bool{os.Getpid(): true}
 	for _, d := range g.dirs {
 		ps, err := readPids(filepath.Join(d, "cgroup.procs"))
 		if err != nil {

@@ -1,0 +1,90 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// runHelper makes the test binary a workload with a known behaviour, so
+// tests do not depend on what tools the machine (or the VM) has.
+func runHelper(name string, args []string) int {
+	arg := func(i int) float64 {
+		if i >= len(args) {
+			return 0
+		}
+		v, _ := strconv.ParseFloat(args[i], 64)
+		return v
+	}
+	switch name {
+	case "spin":
+		// Burn CPU for the given wall time, then print the CPU time this
+		// process got according to the kernel's rusage: a measure
+		// independent of the cgroup figures rcon reads.
+		end := time.Now().Add(time.Duration(arg(0) * float64(time.Second)))
+		start := time.Now()
+		x := 0
+		for time.Now().Before(end) {
+			for i := 0; i < 100000; i++ {
+				x += i
+			}
+		}
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Printf("cpu=%.4f wall=%.4f x=%d\n", cpu.Seconds(), time.Since(start).Seconds(), x&1)
+	case "alloc":
+		// Touch MiB of memory, page by page, so it is really charged.
+		n := int(arg(0)) << 20
+		b := make([]byte, n)
+		for i := 0; i < n; i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated", len(b))
+	case "fork":
+		// Start N children that sleep; report how many the kernel refused.
+		n, ok, failed := int(arg(0)), 0, 0
+		var cmds []*exec.Cmd
+		for i := 0; i < n; i++ {
+			c := exec.Command("sleep", "2")
+			if err := c.Start(); err != nil {
+				failed++
+				continue
+			}
+			ok++
+			cmds = append(cmds, c)
+		}
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+		fmt.Printf("started=%d failed=%d\n", ok, failed)
+	case "trap":
+		// Wait for SIGTERM and exit 3 when it comes, so a test can tell
+		// "reached the command" from "killed rcon".
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGUSR1)
+		fmt.Println("ready")
+		select {
+		case s := <-ch:
+			fmt.Println("got", s)
+			if s == syscall.SIGTERM {
+				return 3
+			}
+			return 4
+		case <-time.After(10 * time.Second):
+			fmt.Println("timeout")
+			return 1
+		}
+	case "sleep":
+		time.Sleep(time.Duration(arg(0) * float64(time.Second)))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,188 @@
+// Package integration runs the built rcon and capcon binaries against the
+// real kernel: real cgroups, real capability sets, real namespaces. It
+// needs root. The same test binary runs on the host (cgroup v1 here) and
+// inside the project's cgroup v2 VM (testvm/), where RCON_BIN_DIR names
+// the directory holding the binaries.
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	if helper := os.Getenv("RCON_TEST_HELPER"); helper != "" {
+		os.Exit(runHelper(helper, os.Args[1:]))
+	}
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	binDir = os.Getenv("RCON_BIN_DIR")
+	if binDir == "" {
+		// Build fresh binaries so the tests never run stale ones.
+		tmp, err := os.MkdirTemp("", "rcontest-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		for _, b := range []string{"rcon", "capcon"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, b), "../cmd/"+b)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+				return 1
+			}
+		}
+		binDir = tmp
+	}
+	// A private state directory: the tests' groups are recorded there and
+	// only there, so the leak checks below see exactly our own groups.
+	state, err := os.MkdirTemp("", "rcontest-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(state)
+	os.Setenv("RCON_STATE_DIR", state)
+	return m.Run()
+}
+
+// result of one tool run.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+	Pid            int
+}
+
+// tool runs bin/NAME with args and returns its output and exit status.
+func tool(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	if cmd.Process != nil {
+		r.Pid = cmd.Process.Pid
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("run %s: %v", name, err)
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		r.Code = 128 + int(ws.Signal())
+	}
+	checkNoLeak(t, r.Pid)
+	return r
+}
+
+func rcon(t *testing.T, args ...string) result { return tool(t, "rcon", args...) }
+
+// self is the test binary, which doubles as the workload (see helpers_test.go).
+func self(t *testing.T) string {
+	t.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// helperEnv makes the test binary act as a helper when exec'd.
+func helperArgs(t *testing.T, helper string, args ...string) []string {
+	return append([]string{"env", "RCON_TEST_HELPER=" + helper, self(t)}, args...)
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: real cgroups and capabilities")
+	}
+}
+
+// checkNoLeak fails if a group of the rcon with this pid is still on the
+// machine or a state record is left. Groups are named rcon-PID-START by
+// default; named groups are checked by the tests that name them.
+func checkNoLeak(t *testing.T, pid int) {
+	t.Helper()
+	if pid == 0 {
+		return
+	}
+	if left := findGroups(fmt.Sprintf("rcon-%d-", pid)); len(left) > 0 {
+		t.Errorf("groups left behind by rcon pid %d: %v", pid, left)
+		for _, d := range left {
+			killAndRemove(d)
+		}
+	}
+}
+
+// findGroups lists cgroup directories whose name starts with prefix.
+func findGroups(prefix string) []string {
+	var out []string
+	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.Count(p, "/") > 9 {
+			return filepath.SkipDir
+		}
+		if strings.HasPrefix(d.Name(), prefix) {
+			out = append(out, p)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return out
+}
+
+// killAndRemove cleans up a group a failed test left, so one failure
+// does not leak into the machine: it ends the processes in it (they are
+// ours: the test started them) and removes the directory.
+func killAndRemove(dir string) {
+	for i := 0; i < 100; i++ {
+		data, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		pids := strings.Fields(string(data))
+		for _, p := range pids {
+			if n, err := strconv.Atoi(p); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+		if os.Remove(dir) == nil || os.IsNotExist(os.Remove(dir)) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	os.Remove(filepath.Dir(dir)) // the project parent, if now empty
+}
+
+// stateEmpty fails if a state record is left in the tests' state dir.
+func stateEmpty(t *testing.T) {
+	t.Helper()
+	ents, _ := os.ReadDir(os.Getenv("RCON_STATE_DIR"))
+	if len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state records left: %v", names)
+	}
+}
+
+func cgroupV2() bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == 0x63677270
+}
+
+func init() { runtime.GOMAXPROCS(runtime.NumCPU()) }

@@ -1,0 +1,331 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestCPUQuotaHoldsBusyLoopTo20Percent(t *testing.T) {
+	needRoot(t)
+	r := rcon(t, append([]string{"--cpu", "20", "--stats", "--"}, helperArgs(t, "spin", "3")...)...)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	var cpu, wall float64
+	if _, err := fmt.Sscanf(r.Stdout, "cpu=%f wall=%f", &cpu, &wall); err != nil {
+		t.Fatalf("helper output %q: %v", r.Stdout, err)
+	}
+	pct := 100 * cpu / wall
+	t.Logf("busy loop got %.1f%% of one CPU over %.2fs (rcon says: %s)", pct, wall, strings.TrimSpace(r.Stderr))
+	if pct < 17 || pct > 23 {
+		t.Errorf("CPU share %.1f%%, want 20%% ± 3 points", pct)
+	}
+	if !strings.Contains(r.Stderr, "throttled") {
+		t.Errorf("--stats printed no throttling line:\n%s", r.Stderr)
+	}
+}
+
+func TestOOMKillIsReported(t *testing.T) {
+	needRoot(t)
+	args := []string{"--mem", "64M", "--swap", "0", "--"}
+	r := rcon(t, append(args, helperArgs(t, "alloc", "256")...)...)
+	if r.Code != 137 {
+		t.Fatalf("exit %d, want 137; stderr: %s", r.Code, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "killed by the OOM killer, memory limit 64M reached") {
+		t.Errorf("no OOM report on stderr: %q", r.Stderr)
+	}
+	// The same allocation fits without the limit: the limit is what killed it.
+	if r := rcon(t, helperArgs(t, "alloc", "256")...); r.Code != 0 {
+		t.Errorf("unlimited run: exit %d: %s", r.Code, r.Stderr)
+	}
+}
+
+func TestPidsLimitMakesForkFail(t *testing.T) {
+	needRoot(t)
+	r := rcon(t, append([]string{"--pids", "10", "--"}, helperArgs(t, "fork", "30")...)...)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	var started, failed int
+	fmt.Sscanf(r.Stdout, "started=%d failed=%d", &started, &failed)
+	if failed == 0 || started >= 10 {
+		t.Errorf("pids=10 allowed %d children and refused %d", started, failed)
+	}
+	r = rcon(t, helperArgs(t, "fork", "30")...)
+	fmt.Sscanf(r.Stdout, "started=%d failed=%d", &started, &failed)
+	if failed != 0 {
+		t.Errorf("without a pids limit %d forks failed", failed)
+	}
+}
+
+func TestExitStatuses(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "script")
+	os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644)
+	for _, c := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"--", "true"}, 0},
+		{"own status", []string{"--", "sh", "-c", "exit 7"}, 7},
+		{"not executable", []string{"--", noexec}, 126},
+		{"a directory", []string{"--", dir}, 126},
+		{"not found", []string{"--", "no-such-command-rcontest"}, 127},
+		{"not found path", []string{"--", "/no/such/file"}, 127},
+		{"bad flag", []string{"--bogus", "--", "true"}, 125},
+		{"SIGINT", []string{"--", "sh", "-c", "kill -INT $$"}, 130},
+		{"SIGTERM", []string{"--", "sh", "-c", "kill -TERM $$"}, 143},
+		{"shell form", []string{"--command", "exit 9"}, 9},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := rcon(t, c.args...)
+			if r.Code != c.want {
+				t.Errorf("rcon %v: exit %d, want %d (stderr %q)", c.args, r.Code, c.want, r.Stderr)
+			}
+			if c.want >= 125 && c.want <= 127 && !strings.HasPrefix(r.Stderr, "rcon: ") {
+				t.Errorf("no message for status %d: %q", c.want, r.Stderr)
+			}
+		})
+	}
+}
+
+func TestBadValuesCreateNothing(t *testing.T) {
+	needRoot(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mem", "10Q"}, "--mem"},
+		{[]string{"--cpu", "-5"}, "--cpu"},
+		{[]string{"--cpu", "0"}, "--cpu"},
+		{[]string{"--pids", "x"}, "--pids"},
+		{[]string{"--io-read-bps", "/dev/null:1M"}, "--io-read-bps"},
+		{[]string{"--io-write-bps", "8:0"}, "--io-write-bps"},
+		{[]string{"--name", "../escape"}, "--name"},
+		{[]string{"--user", "no-such-user-rcontest"}, "--user"},
+	} {
+		r := rcon(t, append(c.args, "--", "true")...)
+		if r.Code != 125 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("rcon %v: exit %d stderr %q; want 125 naming %s", c.args, r.Code, r.Stderr, c.want)
+		}
+	}
+	stateEmpty(t)
+}
+
+func TestSignalReachesCommand(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--"}, helperArgs(t, "trap")...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer checkNoLeak(t, cmd.Process.Pid)
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper did not start: %q", sc.Text())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	sc.Scan()
+	got := sc.Text()
+	cmd.Wait()
+	if got != "got terminated" || cmd.ProcessState.ExitCode() != 3 {
+		t.Errorf("after SIGTERM to rcon the command said %q and rcon exited %d; want \"got terminated\" and 3",
+			got, cmd.ProcessState.ExitCode())
+	}
+}
+
+func TestConcurrentRunsLeaveNothing(t *testing.T) {
+	needRoot(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r := rcon(t, "--cpu", "50", "--mem", "64M", "--pids", "20", "--", "sh", "-c", fmt.Sprintf("exit %d", i%3))
+			if r.Code != i%3 {
+				errs <- fmt.Sprintf("run %d: exit %d: %s", i, r.Code, r.Stderr)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	stateEmpty(t)
+	if left := findGroups("rcon-"); len(left) > 0 {
+		t.Errorf("groups left: %v", left)
+	}
+}
+
+// startKilled starts rcon around a sleeping command, waits until the
+// group exists, and SIGKILLs rcon, leaving an orphaned group.
+func startKilled(t *testing.T, sleep string) (rconPid, childPid int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--", "sleep", sleep)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rconPid = cmd.Process.Pid
+	t.Cleanup(func() {
+		for _, d := range findGroups(fmt.Sprintf("rcon-%d-", rconPid)) {
+			killAndRemove(d)
+		}
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if g := findGroups(fmt.Sprintf("rcon-%d-", rconPid)); len(g) > 0 {
+			// rcon's own pid may show for a moment too (its start thread
+			// enters the group on v1); the command is the other one.
+			data, _ := os.ReadFile(filepath.Join(g[0], "cgroup.procs"))
+			for _, f := range strings.Fields(string(data)) {
+				if p, _ := strconv.Atoi(f); p != rconPid {
+					childPid = p
+				}
+			}
+			if childPid != 0 {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if childPid == 0 {
+		t.Fatal("group with the command never appeared")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return rconPid, childPid
+}
+
+func TestKilledRconGroupIsCollected(t *testing.T) {
+	needRoot(t)
+	rconPid, child := startKilled(t, "1.5")
+	prefix := fmt.Sprintf("rcon-%d-", rconPid)
+	// The command outlives rcon and keeps its limits: gc must keep it.
+	r := rcon(t, "gc")
+	if len(findGroups(prefix)) == 0 {
+		t.Fatalf("gc removed a group whose command %d still runs: %q %q", child, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "kept "+prefix) {
+		t.Errorf("gc did not report the busy orphan: %q", r.Stdout)
+	}
+	// Once the command is gone, the next plain rcon start sweeps it.
+	for syscall.Kill(child, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := rcon(t, "--", "true"); r.Code != 0 {
+		t.Fatalf("rcon: %d %s", r.Code, r.Stderr)
+	}
+	if left := findGroups(prefix); len(left) > 0 {
+		t.Errorf("next rcon start did not collect %v", left)
+	}
+	stateEmpty(t)
+}
+
+func TestGCKillEndsOrphans(t *testing.T) {
+	needRoot(t)
+	rconPid, child := startKilled(t, "30")
+	r := rcon(t, "gc", "--kill")
+	if r.Code != 0 {
+		t.Fatalf("gc --kill: %d %s", r.Code, r.Stderr)
+	}
+	if left := findGroups(fmt.Sprintf("rcon-%d-", rconPid)); len(left) > 0 {
+		t.Errorf("gc --kill left %v", left)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child)); err == nil && !strings.Contains(string(data), ") Z ") {
+		t.Errorf("orphaned command %d still runs after gc --kill", child)
+	}
+	stateEmpty(t)
+}
+
+func TestLeftoversAreKilledOrWaitedFor(t *testing.T) {
+	needRoot(t)
+	start := time.Now()
+	r := rcon(t, "--", "sh", "-c", "sleep 30 & echo started")
+	if r.Code != 0 || time.Since(start) > 10*time.Second {
+		t.Fatalf("exit %d after %v: %s", r.Code, time.Since(start), r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "ended 1 process") {
+		t.Errorf("no note about the ended leftover: %q", r.Stderr)
+	}
+	start = time.Now()
+	r = rcon(t, "--wait-all", "--", "sh", "-c", "sleep 1 & echo started")
+	if el := time.Since(start); r.Code != 0 || el < 900*time.Millisecond {
+		t.Errorf("--wait-all returned after %v (exit %d), before the background sleep ended", el, r.Code)
+	}
+}
+
+func TestStatsJSONAndUser(t *testing.T) {
+	needRoot(t)
+	file := filepath.Join(t.TempDir(), "stats.json")
+	r := rcon(t, "--stats-json", file, "--mem", "100M", "--user", "65534", "--", "sh", "-c", "id -u; exit 4")
+	if r.Code != 4 || strings.TrimSpace(r.Stdout) != "65534" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	var j struct {
+		Command []string `json:"command"`
+		Status  int      `json:"status"`
+		Limits  struct {
+			Mem int64 `json:"mem"`
+		} `json:"limits"`
+		Stats struct {
+			MemPeak uint64 `json:"mem_peak_bytes"`
+		} `json:"stats"`
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		t.Fatalf("%v: %s", err, data)
+	}
+	if j.Status != 4 || j.Limits.Mem != 100<<20 || j.Stats.MemPeak == 0 || j.Command[0] != "sh" {
+		t.Errorf("stats json: %s", data)
+	}
+}
+
+func TestNamedGroupIsExclusive(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--name", "rcontest-named", "--", "sleep", "2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		for _, d := range findGroups("rcontest-named") {
+			killAndRemove(d)
+			t.Errorf("named group left: %s", d)
+		}
+	}()
+	for i := 0; i < 200 && len(findGroups("rcontest-named")) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := rcon(t, "--name", "rcontest-named", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "in use") {
+		t.Errorf("second run with the same name: exit %d %q, want 125 and \"in use\"", r.Code, r.Stderr)
+	}
+	if !strings.Contains(rcon(t, "ps").Stdout, "rcontest-named") {
+		t.Errorf("rcon ps does not list the running group")
+	}
+}
