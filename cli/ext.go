@@ -1,11 +1,46 @@
 package cli
 
-import "rcon/launch"
+import (
+	"fmt"
 
-// applyCaps PLACEHOLDER until the caps package lands.
+	"rcon/caps"
+	"rcon/launch"
+)
+
+// applyCaps fills s.Caps from --keep/--drop/--no-new-privs/--allow-new-privs.
+// A Spec with neither keep nor drop changes no set and only sets
+// no_new_privs.
 func (c *Common) applyCaps(s *launch.Spec, set map[string]bool) error {
-	if set["keep"] || set["drop"] || set["no-new-privs"] {
-		return usage("capability options are not available yet")
+	if set["keep"] && set["drop"] {
+		return usage("--keep and --drop are exclusive")
+	}
+	if set["no-new-privs"] && set["allow-new-privs"] {
+		return usage("--no-new-privs and --allow-new-privs are exclusive")
+	}
+	if !(set["keep"] || set["drop"] || set["no-new-privs"] || set["allow-new-privs"]) {
+		return nil
+	}
+	if s.Caps == nil {
+		s.Caps = &caps.Spec{}
+	}
+	if set["keep"] {
+		s.Caps.Keep, s.Caps.KeepSet, s.Caps.Drop = splitList(c.Keep), true, nil
+	}
+	if set["drop"] {
+		s.Caps.Drop, s.Caps.Keep, s.Caps.KeepSet = splitList(c.Drop), nil, false
+	}
+	if set["no-new-privs"] {
+		s.Caps.AllowNewPrivs = false
+	}
+	if set["allow-new-privs"] {
+		s.Caps.AllowNewPrivs = true
+	}
+	if err := s.Caps.Validate(); err != nil {
+		flag := "--keep"
+		if set["drop"] {
+			flag = "--drop"
+		}
+		return usage("%s: %v", flag, err)
 	}
 	return nil
 }
@@ -26,13 +61,18 @@ func applyProfile(s *launch.Spec, name string) error {
 	return nil
 }
 
-// ShowCmd is `capcon show [PID]`. PLACEHOLDER until the caps package lands.
+// ShowCmd is `capcon show [PID]`.
 type ShowCmd struct {
-	PID  int  `arg:"" optional:"" help:"Process to decode (default: capcon itself)."`
+	PID  int  `arg:"" optional:"" help:"Process to decode (default: capcon itself, with its securebits)."`
 	JSON bool `name:"json" help:"Print JSON."`
 }
 
-// Run prints the sets.
+// Run prints the sets of the process, decoded as capsh --decode would.
 func (c *ShowCmd) Run(tool string) int {
-	return Exit(tool, usage("show is not available yet"))
+	st, err := caps.ReadStatus(c.PID)
+	if err != nil {
+		return Exit(tool, err)
+	}
+	fmt.Print(caps.FormatStatus(st, c.JSON))
+	return 0
 }

@@ -1,15 +1,22 @@
 package launch
 
 import (
-	"fmt"
 	"os/exec"
 )
 
 // capsPlan turns s.Caps into the step run on the start thread just before
-// the fork. PLACEHOLDER until the caps package lands.
+// the fork (after it entered the group), and sets the ambient capabilities
+// the child raises after its uid switch. It must be called once the
+// credential is set: a pending switch keeps CAP_SETUID/CAP_SETGID on the
+// thread until the child has used them.
 func (s *Spec) capsPlan(cmd *exec.Cmd) (func() error, error) {
 	if s.Caps == nil {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("capability pruning is not available yet")
+	p, err := s.Caps.Plan(cmd.SysProcAttr.Credential != nil)
+	if err != nil {
+		return nil, err
+	}
+	cmd.SysProcAttr.AmbientCaps = p.Ambient()
+	return p.ApplyToThread, nil
 }

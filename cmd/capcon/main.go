@@ -8,6 +8,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"rcon/caps"
 	"rcon/cli"
 	"rcon/launch"
 )
@@ -41,7 +42,12 @@ func main() {
 	if err != nil {
 		os.Exit(cli.Exit("capcon", err))
 	}
-	// capcon makes a group only when a profile asks for limits.
+	// capcon makes a group only when a profile asks for limits, and always
+	// sets no_new_privs unless told not to: a setuid binary it runs must
+	// not gain what capcon took away.
 	s.NoCgroup = s.Resources.Empty()
+	if s.Caps == nil {
+		s.Caps = &caps.Spec{}
+	}
 	os.Exit(launch.Run(s))
 }
