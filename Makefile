@@ -29,7 +29,7 @@ test-v2: build
 	testvm/test-v2.sh
 
 demo: build
-	demo/demo.sh
+	scripts/demo.sh
 
 bench: build
 	bench/bench.sh
