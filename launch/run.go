@@ -79,6 +79,13 @@ func run(s *Spec) (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fail(ExitFailure, "no command given")
 	}
+	// Signals are caught before anything is created, so one arriving
+	// early cannot kill rcon and strand a group; one that comes before the
+	// command exists is passed on as soon as it does.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+
 	// 1. Everything that can be checked without side effects comes first,
 	// so bad input never leaves a half-made group behind.
 	path, err := lookPath(s.Argv[0])
@@ -112,13 +119,7 @@ func run(s *Spec) (int, error) {
 		defer rec.Release()
 	}
 
-	// 3. Signals are caught before the child exists, so one arriving in
-	// between cannot kill rcon and strand the group.
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
-
-	// 4. Start the command inside its group: it must be there before it
+	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
 	if err := startIn(cmd, g, prepare); err != nil {
@@ -126,7 +127,7 @@ func run(s *Spec) (int, error) {
 		return 0, startFailure(s.Argv[0], err)
 	}
 
-	// 5. Wait, passing signals on.
+	// 4. Wait, passing signals on.
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	tty := fromTerminal()
@@ -147,7 +148,7 @@ func run(s *Spec) (int, error) {
 	}
 	wall := time.Since(start)
 
-	// 6. Account, end what is left, remove the group.
+	// 5. Account, end what is left, remove the group.
 	var st cgroupfs.Stats
 	left := 0
 	if g != nil {
