@@ -189,16 +189,12 @@ func firstChildLine(data []byte, key toml.Key) int {
 	if err != nil {
 		return 0
 	}
-	best := 0
+	// Keys() is in file order and lists a.b.c but not the implicit a.b:
+	// the first longer key under this one is where the table starts.
 	for _, k := range md.Keys() {
-		// Keys() lists a.b.c but not the implicit a.b, so look at every
-		// longer key under this one.
-		if len(k) <= len(key) || !slices.Equal(k[:len(key)], key) {
-			continue
-		}
-		if l := findKeyLine(data, k); l > 0 && (best == 0 || l < best) {
-			best = l
+		if len(k) > len(key) && slices.Equal(k[:len(key)], key) {
+			return findKeyLine(data, k)
 		}
 	}
-	return best
+	return 0
 }
