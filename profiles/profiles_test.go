@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"rcon/caps"
 	"rcon/cgroupfs"
@@ -535,6 +536,8 @@ func TestValues(t *testing.T) {
 	bad := map[string]string{
 		`limits.cpu = nan`:                 "limits.cpu",
 		`limits.cpu = 0`:                   "limits.cpu",
+		`limits.cpu = inf`:                 "limits.cpu",
+		`limits.cpu = 100001`:              "limits.cpu",
 		`limits.mem = "0"`:                 "limits.mem",
 		`limits.cpuset = "1-0"`:            "limits.cpuset",
 		`limits.cpu_weight = 0`:            "limits.cpu_weight",
@@ -567,5 +570,25 @@ func TestValues(t *testing.T) {
 		if !errors.As(err, &e) || e.Line != 2 || !strings.HasPrefix(e.Key, key) {
 			t.Errorf("%s: %v, want line 2 and key %s", src, err, key)
 		}
+	}
+}
+
+// Locating the line of an implicit table's error must not cost a decode per
+// key (it once did: a 5000-key table took seconds).
+func TestImplicitTableErrorIsCheap(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# big\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "limits.io_read_bps.\"8:%d\" = \"1M\"\n", i)
+	}
+	b.WriteString("limits.io_read_bps.x.y = 1\n")
+	start := time.Now()
+	_, err := parse("big.toml", []byte(b.String()))
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 2 || e.Key != "limits.io_read_bps" {
+		t.Fatalf("got %v, want line 2 (where the table starts)", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

@@ -66,7 +66,14 @@ func formatValue(v any) string {
 	case IOTable:
 		q := make([]string, 0, len(v))
 		for _, dev := range sortedKeys(v) {
-			q = append(q, quote(dev)+" = "+quote(v[dev]))
+			r := v[dev]
+			// A whole-number rate prints as the integer it was written as
+			// (io_*_iops); anything else, e.g. "10M", stays a string.
+			if n, err := strconv.ParseUint(r, 10, 63); err == nil && strconv.FormatUint(n, 10) == r {
+				q = append(q, quote(dev)+" = "+r)
+			} else {
+				q = append(q, quote(dev)+" = "+quote(r))
+			}
 		}
 		return "{ " + strings.Join(q, ", ") + " }"
 	case Includes:

@@ -21,6 +21,7 @@ const (
 	minCPUPeriodUS = 1000    // 1 ms, the kernel's cfs_period_us minimum
 	maxCPUPeriodUS = 1000000 // 1 s, its maximum
 	maxCPUWeight   = 10000
+	maxCPUPercent  = 100000 // 1000 CPUs; beyond that the quota arithmetic overflows long before it means anything
 	maxHostname    = 64
 )
 
@@ -29,8 +30,8 @@ const (
 func validate(f *file, p *Profile) error {
 	l := &p.Limits
 	if l.CPU.Set {
-		if math.IsNaN(l.CPU.V) || math.IsInf(l.CPU.V, 0) || l.CPU.V <= 0 {
-			return f.errAt(key("limits", "cpu"), "must be a percentage of one CPU above 0 (150 = 1.5 CPUs), got %v", l.CPU.V)
+		if math.IsNaN(l.CPU.V) || l.CPU.V <= 0 || l.CPU.V > maxCPUPercent {
+			return f.errAt(key("limits", "cpu"), "must be a percentage of one CPU, above 0 and at most %d (150 = 1.5 CPUs), got %v", maxCPUPercent, l.CPU.V)
 		}
 	}
 	if l.CPUPeriodUS.Set && (l.CPUPeriodUS.V < minCPUPeriodUS || l.CPUPeriodUS.V > maxCPUPeriodUS) {
