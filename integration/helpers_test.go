@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -82,6 +83,30 @@ func runHelper(name string, args []string) int {
 		}
 	case "sleep":
 		time.Sleep(time.Duration(arg(0) * float64(time.Second)))
+	case "bind":
+		// Listen on the TCP address given (127.0.0.1:80) and say whether
+		// the kernel allowed it: "bound", or the error ("... permission
+		// denied" without CAP_NET_BIND_SERVICE on a privileged port).
+		if len(args) == 0 {
+			fmt.Fprintln(os.Stderr, "bind: no address")
+			return 2
+		}
+		l, err := net.Listen("tcp", args[0])
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		l.Close()
+		fmt.Println("bound")
+	case "ready":
+		// Print "ready PID" and sleep (10 s unless told), so a test can
+		// inspect a live process and then end it by that pid.
+		d := arg(0)
+		if d == 0 {
+			d = 10
+		}
+		fmt.Println("ready", os.Getpid())
+		time.Sleep(time.Duration(d * float64(time.Second)))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
