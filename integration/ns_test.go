@@ -248,6 +248,8 @@ func TestNSUserUnprivilegedGetsRoot(t *testing.T) {
 		{[]string{"--unshare", "user,pid,mount", "--", "sh", "-c", "id -u; ps -e -o pid= | wc -l"}, "0\n4\n"}, // init, sh, ps, wc
 		{[]string{"--unshare", "user,net,uts,ipc", "--hostname", "unpriv", "--", "sh", "-c", "id -u; hostname; grep -c : /proc/net/dev"}, "0\nunpriv\n1\n"},
 		{[]string{"--unshare", "all", "--", "sh", "-c", "id -u; sed 's/.*://' /proc/self/cgroup | sort -u"}, "0\n/\n"},
+		// Without user: refused with a clear message and 125.
+		{[]string{"--unshare", "pid,net", "--", "true"}, ""},
 	} {
 		cmd := exec.Command("setpriv", append([]string{"--reuid", "65534", "--regid", "65534", "--clear-groups", bin}, tc.args...)...)
 		cmd.Dir = "/"
@@ -256,6 +258,13 @@ func TestNSUserUnprivilegedGetsRoot(t *testing.T) {
 		err := cmd.Run()
 		if strings.Contains(errb.String(), "not available yet") {
 			t.Skip("namespace flags not wired in the CLI yet")
+		}
+		if tc.want == "" {
+			if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(errb.String(), "CAP_SYS_ADMIN") {
+				t.Errorf("nobody: capcon %v: exit %d, stderr %q; want 125 naming CAP_SYS_ADMIN",
+					tc.args, cmd.ProcessState.ExitCode(), errb.String())
+			}
+			continue
 		}
 		if err != nil || out.String() != tc.want {
 			t.Errorf("nobody: capcon %v: %v: got %q, want %q\n%s", tc.args, err, out.String(), tc.want, errb.String())

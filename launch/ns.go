@@ -105,7 +105,7 @@ func normalizedNS(s *Spec) (*nsjail.Spec, error) {
 	if err := ns.Normalize(); err != nil {
 		return nil, err
 	}
-	return &ns, nil
+	return &ns, nsjail.CheckPrivilege(&ns)
 }
 
 // needsInit: pid, user and chroot always; a cgroup namespace too on cgroup

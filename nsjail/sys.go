@@ -273,3 +273,21 @@ func LoopbackUp() error {
 	}
 	return nil
 }
+
+// CheckPrivilege fails with a clear message when s asks for namespaces
+// without a user namespace and the caller lacks CAP_SYS_ADMIN, which the
+// kernel would refuse with a bare EPERM.
+func CheckPrivilege(s *Spec) error {
+	if s.Empty() || s.User {
+		return nil
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // let the kernel decide
+	}
+	if data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0 {
+		return nil
+	}
+	return fmt.Errorf("--unshare %s needs CAP_SYS_ADMIN (root); add user (--unshare user,%s) to use them unprivileged", s, s)
+}
