@@ -73,6 +73,11 @@ type Common struct {
 	AllowNewPrivs bool     `name:"allow-new-privs" help:"Do not set no_new_privs."`
 	Unshare       []string `name:"unshare" placeholder:"NS" help:"Unshare namespaces: pid,mount,net,uts,ipc,user,cgroup or all."`
 	Hostname      string   `name:"hostname" help:"Host name inside (implies --unshare uts)."`
+	MapUser       bool     `name:"map-user" help:"In the user namespace, map the caller to itself instead of root (implies --unshare user)."`
+	RoBind        []string `name:"ro-bind" placeholder:"SRC[:DST]" help:"Bind SRC read-only on DST (implies --unshare mount)."`
+	Bind          []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind SRC on DST (implies --unshare mount)."`
+	Tmpfs         []string `name:"tmpfs" placeholder:"DIR" help:"Mount an empty tmpfs on DIR (implies --unshare mount)."`
+	Chroot        string   `name:"chroot" placeholder:"DIR" help:"Make DIR the root (pivot_root; implies --unshare mount)."`
 	Args          []string `arg:"" optional:"" passthrough:"" name:"command" help:"The command and its arguments."`
 }
 

@@ -2,9 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"rcon/caps"
 	"rcon/launch"
+	"rcon/nsjail"
+	"rcon/profiles"
 )
 
 // applyCaps fills s.Caps from --keep/--drop/--no-new-privs/--allow-new-privs.
@@ -36,29 +40,105 @@ func (c *Common) applyCaps(s *launch.Spec, set map[string]bool) error {
 		s.Caps.AllowNewPrivs = true
 	}
 	if err := s.Caps.Validate(); err != nil {
-		flag := "--keep"
-		if set["drop"] {
-			flag = "--drop"
-		}
-		return usage("%s: %v", flag, err)
+		return &Usage{err} // names the flag and the capability itself
 	}
 	return nil
 }
 
-// applyNS PLACEHOLDER until the nsjail package lands.
+// applyNS fills s.NS from --unshare, --hostname, --map-user, --ro-bind,
+// --bind, --tmpfs, --chroot. --unshare replaces the namespaces a profile
+// chose; the mount flags add to its mounts.
 func (c *Common) applyNS(s *launch.Spec, set map[string]bool) error {
-	if set["unshare"] || set["hostname"] {
-		return usage("namespace options are not available yet")
+	if !(set["unshare"] || set["hostname"] || set["map-user"] || set["ro-bind"] || set["bind"] || set["tmpfs"] || set["chroot"]) {
+		return nil
+	}
+	if s.NS == nil {
+		s.NS = &nsjail.Spec{}
+	}
+	ns := s.NS
+	if set["unshare"] {
+		picked, err := nsjail.Parse(c.Unshare)
+		if err != nil {
+			return usage("--unshare: %v", err)
+		}
+		ns.PID, ns.Mount, ns.Net, ns.UTS = picked.PID, picked.Mount, picked.Net, picked.UTS
+		ns.IPC, ns.User, ns.Cgroup = picked.IPC, picked.User, picked.Cgroup
+	}
+	if set["hostname"] {
+		ns.Hostname = c.Hostname
+	}
+	if set["map-user"] {
+		ns.MapUser = c.MapUser
+	}
+	for _, b := range []struct {
+		dst  *[]nsjail.Bind
+		args []string
+	}{{&ns.RoBind, c.RoBind}, {&ns.Bind, c.Bind}} {
+		for _, a := range b.args {
+			bd, err := nsjail.ParseBind(a)
+			if err != nil {
+				return usage("%v", err)
+			}
+			*b.dst = append(*b.dst, bd)
+		}
+	}
+	ns.Tmpfs = append(ns.Tmpfs, c.Tmpfs...)
+	if set["chroot"] {
+		ns.Chroot = c.Chroot
+	}
+	if err := ns.Normalize(); err != nil {
+		return usage("%v", err)
 	}
 	return nil
 }
 
-// applyProfile PLACEHOLDER until the profiles package lands.
+// applyProfile loads the profile named by --profile into s. Any problem
+// with it is bad input: exit 125 before anything is created.
 func applyProfile(s *launch.Spec, name string) error {
-	if name != "" {
-		return usage("--profile is not available yet")
+	if name == "" {
+		return nil
+	}
+	p, err := profiles.Load(name)
+	if err != nil {
+		return usage("--profile: %v", err)
+	}
+	if err := p.Apply(s); err != nil {
+		return usage("--profile: %v", err)
 	}
 	return nil
+}
+
+// ProfileCmd is `rcon profile check FILES...` and `rcon profile show NAME`.
+type ProfileCmd struct {
+	Check struct {
+		Files []string `arg:"" help:"Profile names or files to validate."`
+	} `cmd:"" help:"Validate profiles and print their effective settings."`
+	Show struct {
+		Name string `arg:"" help:"Profile name or file."`
+	} `cmd:"" help:"Print a profile merged with its includes, as TOML."`
+}
+
+// Run validates (check) or prints (show) profiles. check goes on past a
+// bad file so one run reports them all.
+func (c *ProfileCmd) Run(tool, sub string) int {
+	names := c.Check.Files
+	if strings.HasPrefix(sub, "profile show") {
+		names = []string{c.Show.Name}
+	}
+	status := 0
+	for _, n := range names {
+		p, err := profiles.Load(n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
+			status = launch.ExitFailure
+			continue
+		}
+		if len(names) > 1 || strings.HasPrefix(sub, "profile check") {
+			fmt.Printf("# %s: ok\n", p.Path)
+		}
+		fmt.Print(p.TOML())
+	}
+	return status
 }
 
 // ShowCmd is `capcon show [PID]`.

@@ -81,22 +81,6 @@ func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error) (func() error, erro
 	}, nil
 }
 
-// prepareNS is the older hook, kept so that a Run that calls it still
-// builds and works: it always takes the init path. Its limit: Run then
-// applies the capability plan to the thread that forks the init too, so a
-// plan that drops CAP_SYS_ADMIN breaks the set-up of a root run without a
-// user namespace. nsPrepare has no such limit.
-func prepareNS(cmd *exec.Cmd, s *Spec) error {
-	ns, err := normalizedNS(s)
-	if err != nil || ns.Empty() {
-		return err
-	}
-	return rewriteInit(cmd, s, ns)
-}
-
-// Until Run calls nsPrepare, keep it referenced for the linters.
-var _ = nsPrepare
-
 func normalizedNS(s *Spec) (*nsjail.Spec, error) {
 	if s.NS == nil {
 		return &nsjail.Spec{}, nil

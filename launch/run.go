@@ -103,7 +103,9 @@ func run(s *Spec) (int, error) {
 		return 0, fail(ExitFailure, "%v", err)
 	}
 	if s.NS != nil {
-		if err := prepareNS(cmd, s); err != nil {
+		// Namespaces come before the capability plan on the start thread,
+		// or move it into an init that applies the plan to the command.
+		if prepare, err = nsPrepare(cmd, s, prepare); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}

@@ -27,9 +27,10 @@ type psCmd struct {
 }
 
 var app struct {
-	Run runCmd `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
-	GC  gcCmd  `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
-	PS  psCmd  `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
+	Run     runCmd         `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
+	GC      gcCmd          `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
+	PS      psCmd          `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
+	Profile cli.ProfileCmd `cmd:"" name:"profile" help:"Check or show TOML profiles."`
 }
 
 func main() {
@@ -50,6 +51,8 @@ func main() {
 		os.Exit(cli.GC("rcon", app.GC.Kill))
 	case "ps":
 		os.Exit(cli.PS("rcon", app.PS.JSON))
+	case "profile check <files>", "profile show <name>":
+		os.Exit(app.Profile.Run("rcon", ctx.Command()))
 	}
 	s, err := cli.Spec("rcon", ctx, &app.Run.Common, &app.Run.Limits, &app.Run.Group)
 	if err != nil {
