@@ -37,9 +37,10 @@
 //
 // ApplyToThread refuses the main thread: Go never lets a locked main
 // thread die, and /proc/PID/status (what others see of the process) is the
-// main thread's. Lock the main goroutine in an init function of package
-// main (func init() { runtime.LockOSThread() }) so the throwaway goroutine
-// can never be scheduled there.
+// main thread's. launch.startIn keeps the throwaway goroutine off it: if
+// it lands on the main thread it holds that thread locked and does the
+// work on a nested goroutine. (Locking the main goroutine in an init
+// function would do too, but costs every run thread hand-offs.)
 //
 // A caller without CAP_SETPCAP (an ordinary user) can still drop: the
 // bounding set and securebits stay as they are and Plan.Bounding says so.

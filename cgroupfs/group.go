@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"syscall"
 	"time"
 
@@ -67,12 +66,16 @@ type Group struct {
 	ownParent bool
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$`)
-
 // ValidName checks a group name: it becomes a directory and a state file
-// name, so it must not contain '/' or start with '.'.
+// name, so it must not contain '/' or start with '.'. (Checked by hand: a
+// regexp compiled at init costs every run a quarter millisecond.)
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	ok := len(name) > 0 && len(name) <= 100 && name[0] != '.' && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("invalid group name %q: use letters, digits, '.', '_' and '-' (at most 100, not starting with '.' or '-')", name)
 	}
 	return nil
@@ -94,6 +97,21 @@ func (g *Group) Procs() ([]int, error) { return g.b.procs() }
 
 // Stats reads the group's accounting.
 func (g *Group) Stats() (Stats, error) { return g.b.stats() }
+
+// OOMKills reads only the OOM-kill counter: the one figure rcon needs at
+// every exit, at the cost of one small file instead of all the stats.
+func (g *Group) OOMKills() uint64 {
+	name, key := "memory.oom_control", "oom_kill"
+	if g.Version == V2 {
+		name = "memory.events"
+	}
+	for _, d := range g.b.paths() {
+		if kv, err := readKV(d + "/" + name); err == nil {
+			return kv[key]
+		}
+	}
+	return 0
+}
 
 // Update changes the limits of a live group.
 func (g *Group) Update(r *Resources) error { return g.b.update(r) }

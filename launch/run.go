@@ -26,14 +26,6 @@ const (
 	waitAllInterval = 50 * time.Millisecond
 )
 
-func init() {
-	// Keep the main goroutine on the main thread. Child processes are
-	// started from throwaway locked threads that are moved into the group
-	// or have their capabilities cut; such a thread must exit afterwards,
-	// and the main thread never can, so it must never be picked for that.
-	runtime.LockOSThread()
-}
-
 // forwarded are the signals rcon passes on to the command. SIGINT and
 // SIGQUIT are special: see fromTerminal.
 var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
@@ -82,9 +74,10 @@ func run(s *Spec) (int, error) {
 	// Signals are caught before anything is created, so one arriving
 	// early cannot kill rcon and strand a group; one that comes before the
 	// command exists is passed on as soon as it does.
+	// (No signal.Stop: rcon exits right after Run, and Stop waits for
+	// the signal machinery to go idle, which costs every run.)
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
-	defer signal.Stop(sigs)
 
 	// 1. Everything that can be checked without side effects comes first,
 	// so bad input never leaves a half-made group behind.
@@ -118,14 +111,15 @@ func run(s *Spec) (int, error) {
 		if g, rec, err = s.createGroup(); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
 		}
-		defer rec.Release()
 	}
 
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
 	if err := startIn(cmd, g, prepare); err != nil {
-		cleanup(g, s)
+		if cleanup(g, s) == nil && rec != nil {
+			rec.Release()
+		}
 		return 0, startFailure(s.Argv[0], err)
 	}
 
@@ -154,7 +148,11 @@ func run(s *Spec) (int, error) {
 	var st cgroupfs.Stats
 	left := 0
 	if g != nil {
-		st, _ = g.Stats()
+		if s.Stats || s.StatsJSON != "" {
+			st, _ = g.Stats()
+		} else {
+			st.OOMKills = g.OOMKills()
+		}
 		if ps, _ := g.Procs(); len(ps) > 0 {
 			left = len(ps)
 		}
@@ -218,25 +216,43 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the thread's cgroup or credentials are changed,
-		// so Go must end it when this goroutine returns instead of
-		// reusing it for other goroutines.
 		runtime.LockOSThread()
-		if g != nil {
-			if err := g.EnterThread(); err != nil {
-				errc <- &Failure{Status: ExitFailure, Err: err}
-				return
-			}
+		if unix.Gettid() != unix.Getpid() {
+			startLocked(cmd, g, prepare, errc)
+			return
 		}
-		if prepare != nil {
-			if err := prepare(); err != nil {
-				errc <- &Failure{Status: ExitFailure, Err: err}
-				return
-			}
-		}
-		errc <- cmd.Start()
+		// This is the main thread, which can never exit, so it must not be
+		// changed. Holding it locked keeps the nested goroutine off it;
+		// then it is given back untouched.
+		inner := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			startLocked(cmd, g, prepare, inner)
+		}()
+		err := <-inner
+		runtime.UnlockOSThread()
+		errc <- err
 	}()
 	return <-errc
+}
+
+// startLocked runs on a locked thread other than the main one, which it
+// never unlocks: the thread's cgroup or credentials are changed, so Go
+// must end it when the goroutine returns instead of reusing it.
+func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc chan<- error) {
+	if g != nil {
+		if err := g.EnterThread(); err != nil {
+			errc <- &Failure{Status: ExitFailure, Err: err}
+			return
+		}
+	}
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			errc <- &Failure{Status: ExitFailure, Err: err}
+			return
+		}
+	}
+	errc <- cmd.Start()
 }
 
 // startFailure maps a failed start to 126 or 127 as shells do.

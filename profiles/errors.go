@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 )
@@ -56,9 +57,16 @@ func (f *file) errAt(key toml.Key, format string, args ...any) *Error {
 // for type mismatches, e.g.
 //
 //	toml: line 3 (last key "limits"): type mismatch for struct {...}: expected table but found int64
-var mdErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "(.*)"\): (.*)$`)
+//
+// Compiled on first use: every rcon start links this package, and only
+// a bad profile needs them.
+var mdErrRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "(.*)"\): (.*)$`)
+})
 
-var tableMismatchRE = regexp.MustCompile(`^type mismatch for .*: expected table but found (\S+)$`)
+var tableMismatchRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^type mismatch for .*: expected table but found (\S+)$`)
+})
 
 // decodeErr turns whatever toml.Decode returned into an *Error carrying the
 // file, line and key. The library reports positions in two shapes (a
@@ -75,10 +83,10 @@ func (f *file) decodeErr(err error) *Error {
 		}
 		return e
 	}
-	if m := mdErrRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := mdErrRE().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		msg := m[3]
-		if t := tableMismatchRE.FindStringSubmatch(msg); t != nil {
+		if t := tableMismatchRE().FindStringSubmatch(msg); t != nil {
 			msg = "want a table, got " + tomlTypeName(t[1])
 		}
 		e := &Error{File: f.name, Line: line, Key: m[2], Msg: msg, Err: err}
@@ -173,7 +181,7 @@ func findKeyLine(data []byte, key toml.Key) int {
 	if errors.As(err, &pe) && pe.Message == probeMsg && pe.Position.Line > 0 {
 		return pe.Position.Line
 	}
-	if m := mdErrRE.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+	if m := mdErrRE().FindStringSubmatch(fmt.Sprint(err)); m != nil {
 		if n, _ := strconv.Atoi(m[1]); n > 0 {
 			return n
 		}
