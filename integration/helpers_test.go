@@ -81,6 +81,8 @@ func runHelper(name string, args []string) int {
 			fmt.Println("timeout")
 			return 1
 		}
+	case "ids":
+		fmt.Printf("uid=%d euid=%d\n", os.Getuid(), os.Geteuid())
 	case "sleep":
 		time.Sleep(time.Duration(arg(0) * float64(time.Second)))
 	case "bind":
