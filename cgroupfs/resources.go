@@ -4,6 +4,11 @@
 // Group back.
 package cgroupfs
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Resources are the limits of one group. A zero field means "no limit",
 // so the zero value limits nothing.
 type Resources struct {
@@ -50,4 +55,25 @@ type IOLimit struct {
 func (r *Resources) Empty() bool {
 	return r.CPUPercent == 0 && r.CPUWeight == 0 && r.Cpuset == "" && r.Mem == 0 &&
 		r.MemHigh == 0 && !r.SwapSet && r.Pids == 0 && len(r.IO) == 0
+}
+
+// LimitsText is a short human summary of a group's limits.
+func LimitsText(r *Resources) string {
+	var p []string
+	if r.CPUPercent > 0 {
+		p = append(p, fmt.Sprintf("cpu=%g%%", r.CPUPercent))
+	}
+	if r.Mem > 0 {
+		p = append(p, "mem="+FormatSize(r.Mem))
+	}
+	if r.Pids > 0 {
+		p = append(p, fmt.Sprintf("pids=%d", r.Pids))
+	}
+	if len(r.IO) > 0 {
+		p = append(p, fmt.Sprintf("io=%d", len(r.IO)))
+	}
+	if len(p) == 0 {
+		return "-"
+	}
+	return strings.Join(p, ",")
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // StateEnv overrides the state directory.
@@ -28,7 +30,34 @@ type Record struct {
 	Command   []string  `json:"command"`
 	Limits    Resources `json:"limits"`
 	Created   time.Time `json:"created"`
-	file      string
+	// Shared groups (rcon --shared, rcon attach) outlive any one run: they
+	// live while a member lives. Members are changed only under the
+	// name's lock (see shared.go); Owner is then the creator.
+	Shared  bool     `json:"shared,omitempty"`
+	Members []Member `json:"members,omitempty"`
+	file    string
+}
+
+// Member is one process a shared group is kept for: an rcon run that
+// joined it, or a process moved in by rcon attach.
+type Member struct {
+	Owner
+	Attached bool     `json:"attached,omitempty"`
+	Command  []string `json:"command,omitempty"`
+}
+
+// Live reports whether the record's group still has an owner: its rcon
+// for a per-run group, any live member for a shared one.
+func (rec *Record) Live() bool {
+	if !rec.Shared {
+		return rec.Owner.Alive()
+	}
+	for _, m := range rec.Members {
+		if m.Alive() {
+			return true
+		}
+	}
+	return false
 }
 
 // Owner identifies the rcon process that owns a group. A pid alone can be
@@ -48,29 +77,37 @@ func Self() (Owner, error) {
 	return Owner{PID: os.Getpid(), Start: st}, nil
 }
 
-// Alive reports whether the owner process still runs.
+// Alive reports whether the owner process still runs. A zombie does not:
+// it can no longer act, and its parent may be slow to reap it.
 func (o Owner) Alive() bool {
-	st, err := startTime(o.PID)
-	return err == nil && st == o.Start
+	st, state, err := procStat(o.PID)
+	return err == nil && st == o.Start && state != "Z" && state != "X"
 }
 
 func startTime(pid int) (uint64, error) {
+	st, _, err := procStat(pid)
+	return st, err
+}
+
+// procStat reads a process's start time and state from /proc/PID/stat.
+func procStat(pid int) (uint64, string, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	// The command name (field 2) may contain spaces and parentheses; the
 	// fields after the last ')' are fixed.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+		return 0, "", fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+		return 0, "", fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return st, f[0], err
 }
 
 // StateDir is where records live: $RCON_STATE_DIR, else /run/rcon for
@@ -121,6 +158,16 @@ func Claim(rec *Record) error {
 			return fmt.Errorf("write state %s: %w", rec.file, err)
 		}
 		old, rerr := readRecord(rec.file)
+		if rerr == nil && old.Shared {
+			// Shared records change under their lock only.
+			if old.Live() {
+				return fmt.Errorf("%w: %s is a shared group with live members", ErrNameInUse, rec.Name)
+			}
+			if r := collectShared(rec.Name, false); r.Err != nil || r.Procs > 0 {
+				return fmt.Errorf("%w: %s is a shared group left with %d process(es)", ErrNameInUse, rec.Name, r.Procs)
+			}
+			continue
+		}
 		if rerr == nil && old.Owner.Alive() {
 			return fmt.Errorf("%w: %s is run by pid %d", ErrNameInUse, rec.Name, old.Owner.PID)
 		}
@@ -135,18 +182,25 @@ func Claim(rec *Record) error {
 	return fmt.Errorf("%w: %s", ErrNameInUse, rec.Name)
 }
 
-// Update rewrites the record (e.g. with the group's paths once known).
+// Update rewrites an existing record in one step, for readers and for
+// its owner alike: the new content is swapped in (RENAME_EXCHANGE), so if
+// the owner removed the record meanwhile nothing is re-created and the
+// error wraps os.ErrNotExist.
 func (rec *Record) Update() error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	tmp := rec.file + ".tmp"
+	tmp := fmt.Sprintf("%s.%d.tmp", rec.file, os.Getpid())
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	if err := os.Rename(tmp, rec.file); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	defer os.Remove(tmp)
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, rec.file, unix.RENAME_EXCHANGE); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("write state %s: %w", rec.file, os.ErrNotExist)
+		}
+		return fmt.Errorf("write state %s: %w", rec.file, err)
 	}
 	return nil
 }
@@ -222,11 +276,20 @@ func GC(kill bool, max int) ([]GCResult, error) {
 		if max > 0 && i >= max {
 			break
 		}
-		if rec.Owner.Alive() {
+		if rec.Live() {
+			continue
+		}
+		if rec.Shared {
+			if r := collectShared(rec.Name, kill); r.Record != nil {
+				out = append(out, r)
+			}
 			continue
 		}
 		n, err := collect(rec, kill)
 		out = append(out, GCResult{Record: rec, Removed: err == nil && n == 0, Procs: n, Err: err})
+	}
+	if max == 0 {
+		sweepLocks()
 	}
 	return out, nil
 }

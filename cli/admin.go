@@ -24,10 +24,18 @@ func GC(tool string, kill bool) int {
 			fmt.Fprintf(os.Stderr, "%s: gc %s: %v\n", tool, rec.Name, r.Err)
 			status = 1
 		case r.Removed:
-			fmt.Printf("removed %s (owner pid %d gone)\n", rec.Name, rec.Owner.PID)
+			if rec.Shared {
+				fmt.Printf("removed shared group %s (no live member)\n", rec.Name)
+			} else {
+				fmt.Printf("removed %s (owner pid %d gone)\n", rec.Name, rec.Owner.PID)
+			}
 		default:
-			fmt.Printf("kept %s: owner pid %d is gone but %d process(es) still run under its limits (rcon gc --kill ends them)\n",
-				rec.Name, rec.Owner.PID, r.Procs)
+			if rec.Shared {
+				fmt.Printf("kept shared group %s: no live member but %d process(es) still run under its limits (rcon gc --kill ends them)\n", rec.Name, r.Procs)
+			} else {
+				fmt.Printf("kept %s: owner pid %d is gone but %d process(es) still run under its limits (rcon gc --kill ends them)\n",
+					rec.Name, rec.Owner.PID, r.Procs)
+			}
 		}
 	}
 	return status
@@ -43,6 +51,17 @@ type psRow struct {
 	Procs    int                `json:"procs"`
 	Stats    cgroupfs.Stats     `json:"stats"`
 	Paths    []string           `json:"paths"`
+	Shared   bool               `json:"shared,omitempty"`
+	Members  []psMember         `json:"members,omitempty"`
+}
+
+// psMember is one member of a shared group: an rcon run that joined it or
+// a process moved in by rcon attach.
+type psMember struct {
+	PID      int      `json:"pid"`
+	Alive    bool     `json:"alive"`
+	Attached bool     `json:"attached,omitempty"`
+	Command  []string `json:"command,omitempty"`
 }
 
 // PS implements `rcon ps`: the groups rcon runs now, with usage.
@@ -53,8 +72,11 @@ func PS(tool string, asJSON bool) int {
 	}
 	rows := []psRow{}
 	for _, rec := range recs {
-		row := psRow{Name: rec.Name, OwnerPID: rec.Owner.PID, Orphaned: !rec.Owner.Alive(),
-			Command: rec.Command, Limits: rec.Limits, Paths: rec.Paths}
+		row := psRow{Name: rec.Name, OwnerPID: rec.Owner.PID, Orphaned: !rec.Live(),
+			Command: rec.Command, Limits: rec.Limits, Paths: rec.Paths, Shared: rec.Shared}
+		for _, m := range rec.Members {
+			row.Members = append(row.Members, psMember{PID: m.PID, Alive: m.Alive(), Attached: m.Attached, Command: m.Command})
+		}
 		if g, err := rec.Group(); err == nil {
 			ps, _ := g.Procs()
 			row.Procs = len(ps)
@@ -71,34 +93,16 @@ func PS(tool string, asJSON bool) int {
 	fmt.Fprintln(w, "NAME\tOWNER\tPROCS\tCPU\tMEM\tLIMITS\tCOMMAND")
 	for _, r := range rows {
 		owner := fmt.Sprint(r.OwnerPID)
+		if r.Shared {
+			owner = "shared: " + memberText(r.Members)
+		}
 		if r.Orphaned {
 			owner += " (gone)"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", r.Name, owner, r.Procs,
 			float64(r.Stats.CPUTotalNS)/1e9, cgroupfs.FormatSize(int64(r.Stats.MemCurrent)),
-			limitsText(&r.Limits), strings.Join(r.Command, " "))
+			cgroupfs.LimitsText(&r.Limits), strings.Join(strings.Fields(strings.Join(r.Command, " ")), " "))
 	}
 	w.Flush()
 	return 0
-}
-
-// limitsText is a short human summary of a group's limits.
-func limitsText(r *cgroupfs.Resources) string {
-	var p []string
-	if r.CPUPercent > 0 {
-		p = append(p, fmt.Sprintf("cpu=%g%%", r.CPUPercent))
-	}
-	if r.Mem > 0 {
-		p = append(p, "mem="+cgroupfs.FormatSize(r.Mem))
-	}
-	if r.Pids > 0 {
-		p = append(p, fmt.Sprintf("pids=%d", r.Pids))
-	}
-	if len(r.IO) > 0 {
-		p = append(p, fmt.Sprintf("io=%d", len(r.IO)))
-	}
-	if len(p) == 0 {
-		return "-"
-	}
-	return strings.Join(p, ",")
 }

@@ -54,6 +54,8 @@ type Limits struct {
 // Group are the group placement flags (rcon only).
 type Group struct {
 	Name      string `name:"name" help:"Name of the group (default: unique per run)."`
+	Shared    string `name:"shared" placeholder:"NAME" help:"Run in the group NAME shared with concurrent runs: the first creates it, the others join it, the last one out removes it."`
+	Update    bool   `name:"update" help:"With --shared: write this run's limits over those of an existing shared group (default: keep them and warn)."`
 	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group, relative to the cgroup root (default: \"rcon\" under rcon's own cgroup on v1, /rcon on v2)."`
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
@@ -253,11 +255,23 @@ func dropIO(ls []cgroupfs.IOLimit, k cgroupfs.IOKind) []cgroupfs.IOLimit {
 
 // Apply writes the placement flags that were set into s.
 func (g *Group) Apply(s *launch.Spec, set map[string]bool) error {
+	if set["name"] && set["shared"] {
+		return usage("--name and --shared are exclusive")
+	}
 	if set["name"] {
 		if err := cgroupfs.ValidName(g.Name); err != nil {
 			return usage("--name: %v", err)
 		}
-		s.Name = g.Name
+		s.Name, s.Shared = g.Name, ""
+	}
+	if set["shared"] {
+		if err := cgroupfs.ValidName(g.Shared); err != nil {
+			return usage("--shared: %v", err)
+		}
+		s.Shared, s.Name = g.Shared, ""
+	}
+	if set["update"] {
+		s.Update = g.Update
 	}
 	if set["parent"] {
 		s.Parent = g.Parent

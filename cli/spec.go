@@ -31,5 +31,11 @@ func Spec(tool string, ctx *kong.Context, c *Common, limits *Limits, group *Grou
 	if len(s.Argv) == 0 {
 		return nil, usage("no command given: %s [flags] -- COMMAND [ARGS...]", tool)
 	}
+	if s.Shared != "" && s.WaitAll {
+		return nil, usage("--shared and --wait-all are exclusive: a shared group is emptied by its last member out")
+	}
+	if s.Update && s.Shared == "" {
+		return nil, usage("--update needs --shared")
+	}
 	return s, nil
 }

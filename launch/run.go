@@ -103,23 +103,21 @@ func run(s *Spec) (int, error) {
 		}
 	}
 
-	// 2. The group. Orphans of killed runs are swept first (bounded).
-	var g *cgroupfs.Group
-	var rec *cgroupfs.Record
+	// 2. The group: the run's own, or a shared one it joins. Orphans of
+	// killed runs are swept first (bounded).
+	var rg *runGroup
 	if !s.NoCgroup {
-		_, _ = cgroupfs.GC(false, gcPerStart)
-		if g, rec, err = s.createGroup(); err != nil {
+		if rg, err = s.openGroup(); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
+	g := rg.group()
 
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
 	if err := startIn(cmd, g, prepare); err != nil {
-		if cleanup(g, s) == nil && rec != nil {
-			rec.Release()
-		}
+		rg.end(s)
 		return 0, startFailure(s.Argv[0], err)
 	}
 
@@ -144,47 +142,19 @@ func run(s *Spec) (int, error) {
 	}
 	wall := time.Since(start)
 
-	// 5. Account, end what is left, remove the group.
+	// 5. Account, end what is left, remove (or leave) the group.
 	var st cgroupfs.Stats
 	left := 0
 	if g != nil {
-		if s.Stats || s.StatsJSON != "" {
-			st, _ = g.Stats()
-		} else {
-			st.OOMKills = g.OOMKills()
-		}
-		if ps, _ := g.Procs(); len(ps) > 0 {
-			left = len(ps)
-		}
-		if err := cleanup(g, s); err != nil {
+		st, left = rg.stats(s.Stats || s.StatsJSON != ""), rg.leftover()
+		if err := rg.end(s); err != nil {
 			return 0, err
 		}
-		rec.Release()
 	}
 	status := exitStatus(ws)
 	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left}
 	r.tell()
 	return status, nil
-}
-
-// createGroup names the group, records its owner and makes it.
-func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
-	owner, err := cgroupfs.Self()
-	if err != nil {
-		return nil, nil, fmt.Errorf("identify self: %w", err)
-	}
-	name := s.Name
-	if name == "" {
-		// Unique per run: a pid is unique among live processes, the
-		// start time makes it unique over time.
-		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
-	}
-	rec := &cgroupfs.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
-	g, err := cgroupfs.Create(s.Parent, name, &s.Resources, rec)
-	if err != nil {
-		return nil, nil, err
-	}
-	return g, rec, nil
 }
 
 // cleanup ends whatever is left in the group and removes it.

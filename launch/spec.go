@@ -22,6 +22,13 @@ type Spec struct {
 	Name string `json:"name,omitempty"`
 	// Parent overrides where groups are created (see cgroupfs.DefaultParent).
 	Parent string `json:"parent,omitempty"`
+	// Shared names a group that concurrent runs share: the first creates
+	// it, the others join it, the last one out removes it (see
+	// cgroupfs.Join). Exclusive with Name and WaitAll.
+	Shared string `json:"shared,omitempty"`
+	// Update writes Resources over the limits of an existing shared group
+	// instead of keeping them (with a warning).
+	Update bool `json:"update,omitempty"`
 	// Resources are the limits.
 	Resources cgroupfs.Resources `json:"limits"`
 	// WaitAll waits for the whole group to empty instead of killing what

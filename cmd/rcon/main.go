@@ -30,6 +30,8 @@ var app struct {
 	Run     runCmd         `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
 	GC      gcCmd          `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
 	PS      psCmd          `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
+	Attach  cli.AttachCmd  `cmd:"" name:"attach" help:"Move running processes (all their threads) into a new or named group and return."`
+	Set     cli.SetCmd     `cmd:"" name:"set" help:"Change the limits of a live group (own or shared)."`
 	Profile cli.ProfileCmd `cmd:"" name:"profile" help:"Check or show TOML profiles."`
 }
 
@@ -51,6 +53,10 @@ func main() {
 		os.Exit(cli.GC("rcon", app.GC.Kill))
 	case "ps":
 		os.Exit(cli.PS("rcon", app.PS.JSON))
+	case "attach <pid>":
+		os.Exit(app.Attach.Run("rcon", ctx))
+	case "set <name>":
+		os.Exit(app.Set.Run("rcon", ctx))
 	case "profile check <files>", "profile show <name>":
 		os.Exit(app.Profile.Run("rcon", ctx.Command()))
 	}

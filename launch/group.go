@@ -1,0 +1,126 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"rcon/cgroupfs"
+)
+
+// runGroup is the group one run uses: its own (created and removed by the
+// run) or a shared one (joined and left).
+type runGroup struct {
+	g      *cgroupfs.Group
+	rec    *cgroupfs.Record // own group
+	shared string           // shared group's name
+	self   cgroupfs.Owner
+	oom0   uint64 // the shared group's OOM kills when this run joined
+}
+
+// openGroup sweeps orphans of killed runs (bounded), then creates the
+// run's group or joins the shared one.
+func (s *Spec) openGroup() (*runGroup, error) {
+	_, _ = cgroupfs.GC(false, gcPerStart)
+	if s.Shared == "" {
+		g, rec, err := s.createGroup()
+		if err != nil {
+			return nil, err
+		}
+		return &runGroup{g: g, rec: rec}, nil
+	}
+	self, err := cgroupfs.Self()
+	if err != nil {
+		return nil, fmt.Errorf("identify self: %w", err)
+	}
+	g, info, err := cgroupfs.Join(s.Parent, s.Shared, &s.Resources, cgroupfs.Member{Owner: self, Command: s.Argv}, s.Update)
+	if err != nil {
+		return nil, err
+	}
+	if info.Kept {
+		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
+			s.tool(), s.Shared, cgroupfs.LimitsText(&info.Limits))
+	}
+	s.Resources = info.Limits // what holds, for the report
+	rg := &runGroup{g: g, shared: s.Shared, self: self}
+	rg.oom0 = g.OOMKills()
+	return rg, nil
+}
+
+// createGroup names the group, records its owner and makes it.
+func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
+	owner, err := cgroupfs.Self()
+	if err != nil {
+		return nil, nil, fmt.Errorf("identify self: %w", err)
+	}
+	name := s.Name
+	if name == "" {
+		// Unique per run: a pid is unique among live processes, the
+		// start time makes it unique over time.
+		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
+	}
+	rec := &cgroupfs.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
+	g, err := cgroupfs.Create(s.Parent, name, &s.Resources, rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, rec, nil
+}
+
+// group is the cgroup to start the command in (nil without one).
+func (rg *runGroup) group() *cgroupfs.Group {
+	if rg == nil {
+		return nil
+	}
+	return rg.g
+}
+
+// stats reads the group's figures (all, or only the OOM kills, which is
+// cheaper); for a shared group the OOM kills are counted from this run's
+// join, the rest are the whole group's.
+func (rg *runGroup) stats(all bool) cgroupfs.Stats {
+	var st cgroupfs.Stats
+	if all {
+		st, _ = rg.g.Stats()
+	} else {
+		st.OOMKills = rg.g.OOMKills()
+	}
+	if rg.shared != "" {
+		st.OOMKills -= min(st.OOMKills, rg.oom0)
+	}
+	return st
+}
+
+// leftover counts the processes this run will end at exit. Runs in a
+// shared group end none of their own: the last one out ends what is left.
+func (rg *runGroup) leftover() int {
+	if rg.shared != "" {
+		return 0
+	}
+	ps, _ := rg.g.Procs()
+	return len(ps)
+}
+
+// end ends what is left in an own group and removes it, then its record
+// (kept if the group could not be removed, for GC), or leaves the shared
+// group (removing it if this run was its last live member).
+func (rg *runGroup) end(s *Spec) error {
+	if rg == nil {
+		return nil
+	}
+	if rg.shared != "" {
+		info, err := cgroupfs.Leave(rg.shared, rg.self)
+		if err != nil {
+			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
+		}
+		if info.Killed > 0 {
+			fmt.Fprintf(os.Stderr, "%s: last member out of shared group %s: ended %d process(es) left in it\n", s.tool(), rg.shared, info.Killed)
+		}
+		return nil
+	}
+	if err := cleanup(rg.g, s); err != nil {
+		return err
+	}
+	rg.rec.Release()
+	return nil
+}
