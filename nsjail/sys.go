@@ -225,7 +225,19 @@ func pivot(root string) error {
 		return err
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
+		if err != unix.EINVAL {
+			return fmt.Errorf("pivot_root: %w", err)
+		}
+		// The current root is rootfs (an initramfs, as in the test VM),
+		// which cannot be pivoted away. Do what runc's no_pivot_root and
+		// switch_root do: move the new root over / and chroot into it.
+		if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+			return fmt.Errorf("pivot_root: EINVAL, and moving the root: %w", err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot: %w", err)
+		}
+		return unix.Chdir("/")
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach old root: %w", err)
