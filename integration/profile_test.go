@@ -104,6 +104,9 @@ func TestProfileErrorsCreateNothing(t *testing.T) {
 
 func TestShippedProfilesCheck(t *testing.T) {
 	files, _ := filepath.Glob("../testdata/profiles/*.toml")
+	if len(files) == 0 && os.Getenv("TESTVM") != "" {
+		t.Skip("the VM runs the test binary without the source tree; the host run checks the shipped profiles")
+	}
 	if len(files) < 5 {
 		t.Fatalf("only %d shipped profiles", len(files))
 	}
