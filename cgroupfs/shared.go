@@ -81,11 +81,19 @@ func (l *nameLock) unlock() {
 }
 
 // sweepLocks removes lock files left by a locker killed between taking
-// the lock and removing the file.
+// the lock and removing the file, and record.json.tmp files left by one
+// killed inside Record.Update.
 func sweepLocks() {
 	dir := StateDir()
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), ".json.tmp"); ok {
+			if l, err := lockName(name); err == nil {
+				os.Remove(filepath.Join(dir, e.Name()))
+				l.unlock()
+			}
+			continue
+		}
 		if !strings.HasSuffix(e.Name(), ".lock") {
 			continue
 		}

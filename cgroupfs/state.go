@@ -185,13 +185,15 @@ func Claim(rec *Record) error {
 // Update rewrites an existing record in one step, for readers and for
 // its owner alike: the new content is swapped in (RENAME_EXCHANGE), so if
 // the owner removed the record meanwhile nothing is re-created and the
-// error wraps os.ErrNotExist.
+// error wraps os.ErrNotExist. Callers hold the name's lock (shared.go),
+// which is what makes one fixed temporary name safe; one left by a caller
+// killed here is overwritten by the next, or swept by rcon gc.
 func (rec *Record) Update() error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.%d.tmp", rec.file, os.Getpid())
+	tmp := rec.file + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
