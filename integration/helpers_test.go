@@ -81,6 +81,43 @@ func runHelper(name string, args []string) int {
 			fmt.Println("timeout")
 			return 1
 		}
+	case "trapall":
+		// Report which forwarded signal arrived; exit 10+N for signal N.
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+		fmt.Println("ready")
+		select {
+		case s := <-ch:
+			fmt.Println("got", s)
+			return 10 + int(s.(syscall.Signal))
+		case <-time.After(10 * time.Second):
+			fmt.Println("timeout")
+			return 1
+		}
+	case "countint":
+		// Count SIGINTs for half a second after the first: a Ctrl-C that
+		// rcon passed on a second time would show as 2.
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGINT)
+		fmt.Println("ready")
+		n := 0
+		select {
+		case <-ch:
+			n = 1
+		case <-time.After(10 * time.Second):
+			fmt.Println("timeout")
+			return 1
+		}
+		for end := time.After(500 * time.Millisecond); ; {
+			select {
+			case <-ch:
+				n++
+				continue
+			case <-end:
+			}
+			break
+		}
+		fmt.Printf("ints=%d\n", n)
 	case "ids":
 		fmt.Printf("uid=%d euid=%d\n", os.Getuid(), os.Geteuid())
 	case "sleep":

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -149,6 +150,76 @@ func TestSignalReachesCommand(t *testing.T) {
 	if got != "got terminated" || cmd.ProcessState.ExitCode() != 3 {
 		t.Errorf("after SIGTERM to rcon the command said %q and rcon exited %d; want \"got terminated\" and 3",
 			got, cmd.ProcessState.ExitCode())
+	}
+}
+
+// Every signal rcon forwards reaches the command, which can handle it
+// and choose its own exit status. (Without a terminal, SIGINT too.)
+func TestForwardedSignals(t *testing.T) {
+	needRoot(t)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM} {
+		cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--"}, helperArgs(t, "trapall")...)...)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		if !sc.Scan() || sc.Text() != "ready" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("helper did not start")
+		}
+		cmd.Process.Signal(sig)
+		sc.Scan()
+		got := sc.Text()
+		cmd.Wait()
+		checkNoLeak(t, cmd.Process.Pid)
+		if want := "got " + sig.String(); got != want || cmd.ProcessState.ExitCode() != 10+int(sig) {
+			t.Errorf("%v to rcon: command said %q, rcon exited %d; want %q and %d", sig, got, cmd.ProcessState.ExitCode(), want, 10+int(sig))
+		}
+	}
+}
+
+// At a terminal, Ctrl-C reaches the command once, from the terminal, as
+// without rcon; and a command that dies of it makes rcon exit 130.
+func TestCtrlCAtTerminal(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1) to give rcon a terminal")
+	}
+	ctrlC := func(command string) (string, int) {
+		t.Helper()
+		// script runs the command on a new pty as its foreground job; a
+		// ^C written to script's input is typed on that terminal.
+		cmd := exec.Command("script", "-qfec", command, "/dev/null")
+		in, _ := cmd.StdinPipe()
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		for i := 0; i < 500 && !strings.Contains(out.String(), "ready"); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		in.Write([]byte{3})
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("still running after ^C: %q", out.String())
+		}
+		return out.String(), cmd.ProcessState.ExitCode()
+	}
+	rc := filepath.Join(binDir, "rcon")
+	out, code := ctrlC(rc + " -- env RCON_TEST_HELPER=countint " + self(t))
+	if !strings.Contains(out, "ints=1") || code != 0 {
+		t.Errorf("^C to a command that counts SIGINTs: exit %d, output %q; want ints=1", code, out)
+	}
+	out, code = ctrlC(rc + " -- sh -c 'echo ready; sleep 10'")
+	if code != 130 {
+		t.Errorf("^C to sleep under rcon: exit %d (%q), want 130", code, out)
 	}
 }
 
