@@ -54,6 +54,10 @@ func (p *Profile) Apply(s *launch.Spec) error {
 		s.Argv = append([]string(nil), r.Command.V...)
 	}
 	set(&s.Name, r.Name)
+	set(&s.Shared, r.Shared)
+	if s.Name != "" && s.Shared != "" {
+		return fmt.Errorf("%s: run.shared: name and shared are exclusive (one comes from an include)", r.Shared.From)
+	}
 	set(&s.Parent, r.Parent)
 	set(&s.User, r.User)
 	set(&s.Group, r.Group)

@@ -59,6 +59,7 @@ type Limits struct {
 type Run struct {
 	Command   Value[[]string] `toml:"command"`
 	Name      Value[string]   `toml:"name"`
+	Shared    Value[string]   `toml:"shared"`
 	Parent    Value[string]   `toml:"parent"`
 	User      Value[string]   `toml:"user"`
 	Group     Value[string]   `toml:"group"`
@@ -255,7 +256,7 @@ func decode(f *file) (*Profile, error) {
 var schema = map[string][]string{
 	"":       {"include", "limits", "run", "caps"},
 	"limits": {"cpu", "cpu_period_us", "cpu_weight", "cpuset", "mem", "mem_high", "swap", "pids", "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops"},
-	"run":    {"command", "name", "parent", "user", "group", "groups", "unshare", "hostname", "map_user", "ro_bind", "bind", "tmpfs", "chroot", "wait_all", "stats", "stats_json"},
+	"run":    {"command", "name", "shared", "parent", "user", "group", "groups", "unshare", "hostname", "map_user", "ro_bind", "bind", "tmpfs", "chroot", "wait_all", "stats", "stats_json"},
 	"caps":   {"keep", "drop", "no_new_privs"},
 }
 

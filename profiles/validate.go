@@ -83,6 +83,14 @@ func validate(f *file, p *Profile) error {
 			return f.errAt(key("run", "name"), "%v", err)
 		}
 	}
+	if r.Shared.Set {
+		if err := cgroupfs.ValidName(r.Shared.V); err != nil {
+			return f.errAt(key("run", "shared"), "%v", err)
+		}
+		if r.Name.Set {
+			return f.errAt(key("run", "shared"), "name and shared are exclusive: a shared group is named by shared")
+		}
+	}
 	if r.Parent.Set {
 		if err := checkParent(r.Parent.V); err != nil {
 			return f.errAt(key("run", "parent"), "%v", err)
