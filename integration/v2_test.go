@@ -81,9 +81,12 @@ func TestV2DelegatedUnprivileged(t *testing.T) {
 	}
 	uid := 1000
 	sub := delegate(t, uid)
-	state := t.TempDir()
+	bin := publicDir(t) // t.TempDir's parents are 0700: the user could not reach them
+	state := filepath.Join(bin, "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	os.Chown(state, uid, uid)
-	bin := publicDir(t)
 	helper := copyExec(t, self(t), bin, "helper", 0o755)
 	caller := filepath.Join("/sys/fs/cgroup", sub, "caller")
 	env := []string{"RCON_STATE_DIR=" + state}
