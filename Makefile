@@ -40,8 +40,9 @@ demo: build
 bench: build
 	bench/bench.sh
 
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz=FuzzLoad -fuzztime=30s ./profiles/
+	$(GO) test -run '^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./profiles/
 
 clean:
 	rm -rf bin
