@@ -513,11 +513,7 @@ func TestCapconExitStatuses(t *testing.T) {
 	// Runnable by root, but not by nobody: 0700 in a 0700 directory.
 	private := filepath.Join(dir, "private")
 	os.WriteFile(private, []byte("#!/bin/sh\nexit 0\n"), 0o700)
-	for _, c := range []struct {
-		name string
-		args []string
-		want int
-	}{
+	checkStatuses(t, "capcon", []statusCase{
 		{"success", []string{"--", "true"}, 0},
 		{"own status", []string{"--", "sh", "-c", "exit 7"}, 7},
 		{"own status keep none", []string{"--keep", "none", "--", "sh", "-c", "exit 7"}, 7},
@@ -532,17 +528,7 @@ func TestCapconExitStatuses(t *testing.T) {
 		{"SIGINT", []string{"--", "sh", "-c", "kill -INT $$"}, 130},
 		{"SIGTERM", []string{"--keep", "none", "--", "sh", "-c", "kill -TERM $$"}, 143},
 		{"shell form", []string{"--command", "exit 9"}, 9},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			r := capcon(t, c.args...)
-			if r.Code != c.want {
-				t.Errorf("capcon %v: exit %d, want %d (stderr %q)", c.args, r.Code, c.want, r.Stderr)
-			}
-			if c.want >= 125 && c.want <= 127 && !strings.HasPrefix(r.Stderr, "capcon: ") {
-				t.Errorf("no message for status %d: %q", c.want, r.Stderr)
-			}
-		})
-	}
+	})
 }
 
 func TestRconCapsWithLimits(t *testing.T) {

@@ -186,3 +186,28 @@ func cgroupV2() bool {
 }
 
 func init() { runtime.GOMAXPROCS(runtime.NumCPU()) }
+
+// statusCase is one row of an exit-status table: a tool's arguments and
+// the status they must give.
+type statusCase struct {
+	name string
+	args []string
+	want int
+}
+
+// checkStatuses runs each case with bin/NAME and checks the status, and
+// that the tool's own failures (125-127) come with a message.
+func checkStatuses(t *testing.T, name string, cases []statusCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := tool(t, name, c.args...)
+			if r.Code != c.want {
+				t.Errorf("%s %v: exit %d, want %d (stderr %q)", name, c.args, r.Code, c.want, r.Stderr)
+			}
+			if c.want >= 125 && c.want <= 127 && !strings.HasPrefix(r.Stderr, name+": ") {
+				t.Errorf("no message for status %d: %q", c.want, r.Stderr)
+			}
+		})
+	}
+}

@@ -75,11 +75,7 @@ func TestExitStatuses(t *testing.T) {
 	dir := t.TempDir()
 	noexec := filepath.Join(dir, "script")
 	os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644)
-	for _, c := range []struct {
-		name string
-		args []string
-		want int
-	}{
+	checkStatuses(t, "rcon", []statusCase{
 		{"success", []string{"--", "true"}, 0},
 		{"own status", []string{"--", "sh", "-c", "exit 7"}, 7},
 		{"not executable", []string{"--", noexec}, 126},
@@ -90,17 +86,7 @@ func TestExitStatuses(t *testing.T) {
 		{"SIGINT", []string{"--", "sh", "-c", "kill -INT $$"}, 130},
 		{"SIGTERM", []string{"--", "sh", "-c", "kill -TERM $$"}, 143},
 		{"shell form", []string{"--command", "exit 9"}, 9},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			r := rcon(t, c.args...)
-			if r.Code != c.want {
-				t.Errorf("rcon %v: exit %d, want %d (stderr %q)", c.args, r.Code, c.want, r.Stderr)
-			}
-			if c.want >= 125 && c.want <= 127 && !strings.HasPrefix(r.Stderr, "rcon: ") {
-				t.Errorf("no message for status %d: %q", c.want, r.Stderr)
-			}
-		})
-	}
+	})
 }
 
 func TestBadValuesCreateNothing(t *testing.T) {
