@@ -46,6 +46,12 @@ func TestOOMKillIsReported(t *testing.T) {
 	if !strings.Contains(r.Stderr, "killed by the OOM killer, memory limit 64M reached") {
 		t.Errorf("no OOM report on stderr: %q", r.Stderr)
 	}
+	// The same behind the PID 1 of a pid namespace, where the death
+	// arrives as the init's exit status.
+	r = rcon(t, append([]string{"--unshare", "pid,mount", "--mem", "64M", "--swap", "0", "--"}, helperArgs(t, "alloc", "256")...)...)
+	if r.Code != 137 || !strings.Contains(r.Stderr, "killed by the OOM killer") {
+		t.Errorf("in a pid namespace: exit %d, stderr %q; want 137 and the OOM report", r.Code, r.Stderr)
+	}
 	// The same allocation fits without the limit: the limit is what killed it.
 	if r := rcon(t, helperArgs(t, "alloc", "256")...); r.Code != 0 {
 		t.Errorf("unlimited run: exit %d: %s", r.Code, r.Stderr)

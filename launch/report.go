@@ -24,9 +24,13 @@ type Report struct {
 }
 
 // OOMKilled reports whether the kernel's OOM killer ended the command:
-// it died of SIGKILL and the group counted an OOM kill.
+// it died of SIGKILL and the group counted an OOM kill. Behind the
+// namespace init, a SIGKILL death arrives as the init's exit status 137.
 func (r *Report) OOMKilled() bool {
-	return r.WaitStatus.Signaled() && r.WaitStatus.Signal() == syscall.SIGKILL && r.Stats.OOMKills > 0
+	ws := r.WaitStatus
+	killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL ||
+		r.Spec.NS != nil && ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGKILL)
+	return killed && r.Stats.OOMKills > 0
 }
 
 func (r *Report) tell() {
