@@ -214,6 +214,9 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {
 			rec.Release()
 		}
+		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
+			err = fmt.Errorf("%w (cgroup limits need root, or a cgroup delegated to you: --parent or %s)", err, ParentEnv)
+		}
 		return nil, err
 	}
 	return g, nil

@@ -442,3 +442,29 @@ func TestIOLimitThrottlesDirectIO(t *testing.T) {
 		t.Errorf("--stats does not report the 3M read: %s", r.Stderr)
 	}
 }
+
+// Without privilege: a run that asks for no limit goes on without a group
+// (saying so), so namespaces work for anyone; one that asks for limits
+// exits 125 and says what would make it work.
+func TestUnprivilegedRcon(t *testing.T) {
+	needRoot(t)
+	bin := copyExec(t, filepath.Join(binDir, "rcon"), publicDir(t), "rcon", 0o755)
+	run := func(args ...string) result {
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = "/"
+		cmd.Env = append(os.Environ(), "RCON_STATE_DIR=/nonexistent-rcontest", "RCON_PARENT=")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.Run()
+		return result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	}
+	r := run("--unshare", "user,pid,mount", "--", "id", "-u")
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "0" || !strings.Contains(r.Stderr, "without a cgroup") {
+		t.Errorf("nobody: rcon --unshare user,pid,mount -- id -u: exit %d, %q, %q; want 0, \"0\" and a note", r.Code, r.Stdout, r.Stderr)
+	}
+	r = run("--cpu", "20", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "RCON_PARENT") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Errorf("nobody: rcon --cpu 20: exit %d, %q; want 125 and one line naming RCON_PARENT", r.Code, r.Stderr)
+	}
+}

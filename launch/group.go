@@ -47,6 +47,13 @@ func (s *Spec) openGroup() (*runGroup, error) {
 	return rg, nil
 }
 
+// groupOptional tells whether a run may go on without its group: an
+// unprivileged caller who asked for no limit and named no group (as in
+// `rcon --unshare user,pid -- cmd`) loses only accounting and cleanup.
+func (s *Spec) groupOptional() bool {
+	return os.Geteuid() != 0 && s.Resources.Empty() && s.Name == "" && s.Shared == ""
+}
+
 // createGroup names the group, records its owner and makes it.
 func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
 	owner, err := cgroupfs.Self()

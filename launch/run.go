@@ -108,7 +108,10 @@ func run(s *Spec) (int, error) {
 	var rg *runGroup
 	if !s.NoCgroup {
 		if rg, err = s.openGroup(); err != nil {
-			return 0, fail(ExitFailure, "%v", err)
+			if !s.groupOptional() {
+				return 0, fail(ExitFailure, "%v", err)
+			}
+			fmt.Fprintf(os.Stderr, "%s: note: running without a cgroup, so without accounting: %v\n", s.tool(), err)
 		}
 	}
 	g := rg.group()
