@@ -196,12 +196,15 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 		parent = os.Getenv(ParentEnv)
 	}
 	own := parent == ""
-	g := &Group{Name: name, Version: Detect(), ownParent: own}
-	claim := func(paths []string) error {
+	g := &Group{Name: name, Version: Detect()}
+	// madeParent: the parent directory does not exist yet, so rcon makes
+	// it and, like the project parent, removes it once empty.
+	claim := func(paths []string, madeParent bool) error {
+		g.ownParent = own || madeParent
 		if rec == nil {
 			return nil
 		}
-		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, own, *r
+		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, g.ownParent, *r
 		return Claim(rec)
 	}
 	var err error

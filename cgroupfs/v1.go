@@ -63,23 +63,28 @@ func ownV1Paths() (map[string]string, error) {
 	return m, sc.Err()
 }
 
-func createV1(parent, name string, r *Resources, claim func([]string) error) (backend, error) {
+func createV1(parent, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
 	subs := v1Subsystems(r)
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("cgroup v1: no cpu, memory, pids or blkio hierarchy mounted under %s", Mountpoint)
 	}
 	var own map[string]string
-	if parent == "" {
+	if !filepath.IsAbs(parent) {
 		var err error
 		if own, err = ownV1Paths(); err != nil {
 			return nil, err
 		}
 	}
+	if parent == "" {
+		parent = ProjectParent
+	}
+	// A relative parent lies beneath rcon's own cgroup in each hierarchy
+	// (where rcon may create groups); an absolute one is from the root.
 	rel := func(n cgroup1.Name) string {
 		if own != nil {
-			return filepath.Join(own[string(n)], ProjectParent, name)
+			return filepath.Join(own[string(n)], parent, name)
 		}
-		return filepath.Join("/", parent, name)
+		return filepath.Join(parent, name)
 	}
 	g := &v1Group{}
 	seen := map[string]bool{}
@@ -98,7 +103,19 @@ func createV1(parent, name string, r *Resources, claim func([]string) error) (ba
 	if err != nil {
 		return nil, err
 	}
-	if err := claim(g.dirs); err != nil {
+	// rcon makes at most the parent itself, never a chain of directories
+	// it would then not know to remove.
+	made := false
+	for _, d := range g.dirs {
+		p := parentDir(d)
+		if _, err := os.Stat(p); err != nil {
+			made = true
+			if _, err := os.Stat(parentDir(p)); err != nil {
+				return nil, fmt.Errorf("parent group %s: %s does not exist", parent, parentDir(p))
+			}
+		}
+	}
+	if err := claim(g.dirs, made); err != nil {
 		return nil, err
 	}
 	for _, dir := range g.dirs {

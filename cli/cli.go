@@ -56,7 +56,7 @@ type Group struct {
 	Name      string `name:"name" help:"Name of the group (default: unique per run)."`
 	Shared    string `name:"shared" placeholder:"NAME" help:"Run in the group NAME shared with concurrent runs: the first creates it, the others join it, the last one out removes it."`
 	Update    bool   `name:"update" help:"With --shared: write this run's limits over those of an existing shared group (default: keep them and warn)."`
-	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group, relative to the cgroup root (default: \"rcon\" under rcon's own cgroup on v1, /rcon on v2)."`
+	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
 	StatsJSON string `name:"stats-json" placeholder:"FILE" help:"Write the same figures as JSON to FILE."`
