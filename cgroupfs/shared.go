@@ -43,6 +43,9 @@ func lockName(name string) (*nameLock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", dir, err)
 	}
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, name+".lock")
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -85,6 +88,9 @@ func (l *nameLock) unlock() {
 // killed inside Record.Update.
 func sweepLocks() {
 	dir := StateDir()
+	if checkStateDir(dir) != nil {
+		return
+	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if name, ok := strings.CutSuffix(e.Name(), ".json.tmp"); ok {

@@ -125,6 +125,26 @@ func StateDir() string {
 	return fmt.Sprintf("/tmp/rcon-%d", os.Geteuid())
 }
 
+// checkStateDir refuses a state directory that is a symlink, or that
+// someone else owns or may write: its records tell rcon gc what to kill
+// and remove, and the non-root default (/tmp/rcon-UID) is a name anyone
+// could take first.
+func checkStateDir(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("state directory %s: not a directory (a symlink?)", dir)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("state directory %s: owned by uid %d, not by us (%d); remove it or set %s", dir, st.Uid, os.Geteuid(), StateEnv)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("state directory %s: writable by others (mode %o); chmod go-w it", dir, st.Mode&0o777)
+	}
+	return nil
+}
+
 // ErrNameInUse means a live run already owns a group of that name.
 var ErrNameInUse = errors.New("group name in use")
 
@@ -135,6 +155,9 @@ func Claim(rec *Record) error {
 	dir := StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	if err := checkStateDir(dir); err != nil {
+		return err
 	}
 	rec.file = filepath.Join(dir, rec.Name+".json")
 	data, err := json.Marshal(rec)
@@ -231,10 +254,13 @@ func readRecord(path string) (*Record, error) {
 // skipped: they are not ours to judge.
 func Records() ([]*Record, error) {
 	dir := StateDir()
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+	if err := checkStateDir(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
 	}
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -84,5 +85,33 @@ func TestGCBound(t *testing.T) {
 	recs, _ := Records()
 	if len(recs) != 1 {
 		t.Errorf("%d records left, want 1", len(recs))
+	}
+}
+
+func TestStateDirMustBeOurs(t *testing.T) {
+	base := t.TempDir()
+	open := filepath.Join(base, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	link := filepath.Join(base, "link")
+	os.Symlink(base, link)
+	for _, dir := range []string{open, link} {
+		t.Setenv(StateEnv, dir)
+		me, _ := Self()
+		if err := Claim(&Record{Name: "x", Owner: me}); err == nil {
+			t.Errorf("claim in %s accepted", dir)
+		}
+		if _, err := Records(); err == nil {
+			t.Errorf("records read from %s", dir)
+		}
+	}
+	if os.Geteuid() == 0 {
+		other := filepath.Join(base, "other")
+		os.Mkdir(other, 0o700)
+		os.Chown(other, 65534, 65534)
+		t.Setenv(StateEnv, other)
+		if _, err := Records(); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("records from a directory nobody owns: %v", err)
+		}
 	}
 }
