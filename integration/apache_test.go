@@ -310,8 +310,9 @@ SetEnv RCON_STATE_DIR %[5]s
 	// Nothing left: the last CGI out removed the tenant's group, and the
 	// wrapper's state directory is empty.
 	time.Sleep(200 * time.Millisecond)
-	gc := exec.Command(filepath.Join(binDir, "rcon"), "gc")
+	gc := exec.Command(filepath.Join(dir, "rcon"), "gc") // as www-data, whose state dir it is
 	gc.Env = append(os.Environ(), "RCON_STATE_DIR="+state)
+	gc.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	if out, err := gc.CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("rcon gc after the load: %v %s", err, out)
 	}
