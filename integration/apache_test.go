@@ -81,15 +81,18 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 	}
 
 	// The parent group, delegated to www-data in each v1 hierarchy rcon
-	// uses; the test made it, the test removes it.
+	// uses, beneath the test's own cgroup there (Apache, its CGIs and the
+	// rcon they run inherit it, so the relative RCON_PARENT below names
+	// this same directory); the test made it, the test removes it.
 	parent := filepath.Base(dir)
+	own := ownCgroups(t)
 	var parents []string
 	for _, c := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
 		root, err := filepath.EvalSymlinks(filepath.Join("/sys/fs/cgroup", c))
 		if err != nil {
 			continue
 		}
-		p := filepath.Join(root, parent)
+		p := filepath.Join(root, own[c], parent)
 		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
 			t.Fatal(err)
 		}
@@ -169,7 +172,7 @@ Alias /b/ %[1]s/b/
 SetEnv RCON %[1]s/rcon
 SetEnv RCON_CGI_PROFILE cgi-tenant
 SetEnv RCON_PROFILE_PATH %[1]s/profiles
-SetEnv RCON_PARENT /%[4]s
+SetEnv RCON_PARENT %[4]s
 SetEnv RCON_STATE_DIR %[5]s
 `, dir, port, mods, parent, state)), 0o644))
 
@@ -266,7 +269,7 @@ SetEnv RCON_STATE_DIR %[5]s
 	quotaSeen, groupSeen := "", 0
 	for i := 0; i < 32; i++ {
 		time.Sleep(250 * time.Millisecond)
-		if data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpu", parent, group, "cpu.cfs_quota_us")); err == nil {
+		if data, err := os.ReadFile(filepath.Join(parents[0], group, "cpu.cfs_quota_us")); err == nil {
 			quotaSeen = strings.TrimSpace(string(data))
 			groupSeen++
 		}
@@ -371,4 +374,24 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
+}
+
+// ownCgroups maps each v1 controller to the test's own cgroup in it.
+func ownCgroups(t *testing.T) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			own[c] = f[2]
+		}
+	}
+	return own
 }
