@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"rcon/cgroupfs"
+	"rcon/launch"
+)
+
+type testRun struct {
+	Limits `embed:""`
+	Group  `embed:""`
+	Common `embed:""`
+}
+
+// parse runs the real flag model over args and builds the Spec, as
+// cmd/rcon does.
+func parse(t *testing.T, args ...string) (*launch.Spec, error) {
+	t.Helper()
+	var r testRun
+	p, err := kong.New(&r, kong.Name("rcon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := p.Parse(args)
+	if err != nil {
+		return nil, err
+	}
+	return Spec("rcon", ctx, &r.Common, &r.Limits, &r.Group)
+}
+
+func TestFlagsToSpec(t *testing.T) {
+	s, err := parse(t, "--cpu", "150", "--memory", "2G", "--swap", "0", "--pids", "512",
+		"--io-write-bps", "8:0:10M", "--io-read-iops", "8:16:500", "--name", "job",
+		"--stats", "--user", "nobody", "--", "make", "-j4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.Resources
+	if r.CPUPercent != 150 || r.Mem != 2<<30 || !r.SwapSet || r.Swap != 0 || r.Pids != 512 || len(r.IO) != 2 {
+		t.Errorf("resources: %+v", r)
+	}
+	if r.IO[0] != (cgroupfs.IOLimit{Major: 8, Minor: 0, Kind: cgroupfs.WriteBPS, Rate: 10 << 20}) {
+		t.Errorf("io[0] = %+v", r.IO[0])
+	}
+	if strings.Join(s.Argv, " ") != "make -j4" || s.Name != "job" || !s.Stats || s.User != "nobody" {
+		t.Errorf("spec: %+v", s)
+	}
+	if s.Caps != nil || s.NS != nil {
+		t.Errorf("caps or namespaces set without flags: %+v %+v", s.Caps, s.NS)
+	}
+}
+
+func TestShellFormAndOriginalIOFlags(t *testing.T) {
+	s, err := parse(t, "--command", "yes > /dev/null", "--write", "1M", "--dev", "8:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(s.Argv, "|") != "/bin/sh|-c|yes > /dev/null" {
+		t.Errorf("argv %q", s.Argv)
+	}
+	if len(s.Resources.IO) != 1 || s.Resources.IO[0].Kind != cgroupfs.WriteBPS || s.Resources.IO[0].Rate != 1<<20 {
+		t.Errorf("--write/--dev: %+v", s.Resources.IO)
+	}
+}
+
+func TestBadInputNamesTheFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mem", "10Q", "--", "true"}, "--mem"},
+		{[]string{"--cpu", "0", "--", "true"}, "--cpu"},
+		{[]string{"--cpu", "0.5", "--", "true"}, "1000us minimum"},
+		{[]string{"--cpu-weight", "0", "--", "true"}, "--cpu-weight"},
+		{[]string{"--pids", "x", "--", "true"}, "--pids"},
+		{[]string{"--write", "1M", "--", "true"}, "--dev"},
+		{[]string{"--dev", "8:0", "--", "true"}, "--read or --write"},
+		{[]string{"--io-read-bps", "8:0", "--", "true"}, "--io-read-bps"},
+		{[]string{"--name", "a/b", "--", "true"}, "--name"},
+		{[]string{"--keep", "net_raw", "--drop", "net_raw", "--", "true"}, "exclusive"},
+		{[]string{"--keep", "bogus", "--", "true"}, "bogus"},
+		{[]string{"--unshare", "pid,bogus", "--", "true"}, "bogus"},
+		{[]string{"--command", "x", "--", "true"}, "exclusive"},
+		{[]string{"--cpu", "20"}, "no command"},
+	} {
+		_, err := parse(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v; want an error mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestPrecedenceFlagsEnvProfile(t *testing.T) {
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.toml")
+	os.WriteFile(prof, []byte("[limits]\ncpu = 20\nmem = \"64M\"\n[run]\nparent = \"fromprofile\"\nwait_all = true\n[caps]\ndrop = [\"net_raw\"]\n"), 0o644)
+
+	s, err := parse(t, "--profile", prof, "--", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Resources.CPUPercent != 20 || s.Parent != "fromprofile" || !s.WaitAll || s.Caps == nil || s.Caps.Drop[0] != "net_raw" {
+		t.Errorf("profile over defaults: %+v caps %+v", s, s.Caps)
+	}
+	t.Setenv(cgroupfs.ParentEnv, "fromenv")
+	s, _ = parse(t, "--profile", prof, "--", "true")
+	if s.Parent != "fromenv" {
+		t.Errorf("environment over profile: parent %q", s.Parent)
+	}
+	s, _ = parse(t, "--profile", prof, "--parent", "fromflag", "--cpu", "80", "--no-wait-all", "--keep", "none", "--", "true")
+	if s.Parent != "fromflag" || s.Resources.CPUPercent != 80 || s.Resources.Mem != 64<<20 || s.WaitAll {
+		t.Errorf("flags over environment and profile: parent %q cpu %v mem %d wait_all %v", s.Parent, s.Resources.CPUPercent, s.Resources.Mem, s.WaitAll)
+	}
+	if s.Caps == nil || !s.Caps.KeepSet || len(s.Caps.Drop) != 0 {
+		t.Errorf("--keep over the profile's drop: %+v", s.Caps)
+	}
+}
