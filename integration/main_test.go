@@ -6,6 +6,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -210,4 +211,33 @@ func checkStatuses(t *testing.T, name string, cases []statusCase) {
 			}
 		})
 	}
+}
+
+// signalAfterReady starts bin/rcon with args around a helper that prints
+// "ready" once its handlers are in place, sends rcon sig, and returns the
+// helper's next line, rcon's exit status and its stderr.
+func signalAfterReady(t *testing.T, sig syscall.Signal, args ...string) (said string, code int, stderr string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer checkNoLeak(t, cmd.Process.Pid)
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper did not start: %q %s", sc.Text(), errb.String())
+	}
+	cmd.Process.Signal(sig)
+	sc.Scan()
+	said = sc.Text()
+	cmd.Wait()
+	return said, cmd.ProcessState.ExitCode(), errb.String()
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -107,31 +106,9 @@ func TestNSExitStatusAndSignalDeath(t *testing.T) {
 
 func TestNSSigtermReachesTrappingCommand(t *testing.T) {
 	needRoot(t)
-	args := append([]string{"--unshare", "pid,mount", "--"}, helperArgs(t, "trap")...)
-	cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer checkNoLeak(t, cmd.Process.Pid)
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("helper did not start: %q %s", sc.Text(), errb.String())
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	sc.Scan()
-	got := sc.Text()
-	cmd.Wait()
-	if got != "got terminated" || cmd.ProcessState.ExitCode() != 3 {
-		t.Errorf("after SIGTERM to rcon the command said %q and rcon exited %d; want \"got terminated\" and 3 (%s)",
-			got, cmd.ProcessState.ExitCode(), errb.String())
+	said, code, stderr := signalAfterReady(t, syscall.SIGTERM, append([]string{"--unshare", "pid,mount", "--"}, helperArgs(t, "trap")...)...)
+	if said != "got terminated" || code != 3 {
+		t.Errorf("after SIGTERM to rcon the command said %q and rcon exited %d; want \"got terminated\" and 3 (%s)", said, code, stderr)
 	}
 }
 

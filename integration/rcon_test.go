@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -118,56 +117,14 @@ func TestBadValuesCreateNothing(t *testing.T) {
 	stateEmpty(t)
 }
 
-func TestSignalReachesCommand(t *testing.T) {
-	needRoot(t)
-	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--"}, helperArgs(t, "trap")...)...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer checkNoLeak(t, cmd.Process.Pid)
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("helper did not start: %q", sc.Text())
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	sc.Scan()
-	got := sc.Text()
-	cmd.Wait()
-	if got != "got terminated" || cmd.ProcessState.ExitCode() != 3 {
-		t.Errorf("after SIGTERM to rcon the command said %q and rcon exited %d; want \"got terminated\" and 3",
-			got, cmd.ProcessState.ExitCode())
-	}
-}
-
 // Every signal rcon forwards reaches the command, which can handle it
 // and choose its own exit status. (Without a terminal, SIGINT too.)
 func TestForwardedSignals(t *testing.T) {
 	needRoot(t)
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM} {
-		cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--"}, helperArgs(t, "trapall")...)...)
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		if !sc.Scan() || sc.Text() != "ready" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("helper did not start")
-		}
-		cmd.Process.Signal(sig)
-		sc.Scan()
-		got := sc.Text()
-		cmd.Wait()
-		checkNoLeak(t, cmd.Process.Pid)
-		if want := "got " + sig.String(); got != want || cmd.ProcessState.ExitCode() != 10+int(sig) {
-			t.Errorf("%v to rcon: command said %q, rcon exited %d; want %q and %d", sig, got, cmd.ProcessState.ExitCode(), want, 10+int(sig))
+		said, code, stderr := signalAfterReady(t, sig, append([]string{"--"}, helperArgs(t, "trapall")...)...)
+		if want := "got " + sig.String(); said != want || code != 10+int(sig) {
+			t.Errorf("%v to rcon: command said %q, rcon exited %d; want %q and %d (%s)", sig, said, code, want, 10+int(sig), stderr)
 		}
 	}
 }
