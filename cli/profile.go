@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"rcon/launch"
+	"rcon/profiles"
+)
+
+// applyProfile loads the profile named by --profile into s. Any problem
+// with it is bad input: exit 125 before anything is created.
+func applyProfile(s *launch.Spec, name string) error {
+	if name == "" {
+		return nil
+	}
+	p, err := profiles.Load(name)
+	if err != nil {
+		return usage("--profile: %v", err)
+	}
+	if err := p.Apply(s); err != nil {
+		return usage("--profile: %v", err)
+	}
+	return nil
+}
+
+// ProfileCmd is `rcon profile check FILES...` and `rcon profile show NAME`.
+type ProfileCmd struct {
+	Check struct {
+		Files []string `arg:"" help:"Profile names or files to validate."`
+	} `cmd:"" help:"Validate profiles and print their effective settings."`
+	Show struct {
+		Name string `arg:"" help:"Profile name or file."`
+	} `cmd:"" help:"Print a profile merged with its includes, as TOML."`
+}
+
+// Run validates (check) or prints (show) profiles. check goes on past a
+// bad file so one run reports them all.
+func (c *ProfileCmd) Run(tool, sub string) int {
+	names := c.Check.Files
+	if strings.HasPrefix(sub, "profile show") {
+		names = []string{c.Show.Name}
+	}
+	status := 0
+	for _, n := range names {
+		p, err := profiles.Load(n)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
+			status = launch.ExitFailure
+			continue
+		}
+		if len(names) > 1 || strings.HasPrefix(sub, "profile check") {
+			fmt.Printf("# %s: ok\n", p.Path)
+		}
+		fmt.Print(p.TOML())
+	}
+	return status
+}
