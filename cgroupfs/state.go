@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -253,6 +252,15 @@ func readRecord(path string) (*Record, error) {
 // Records lists every state file, sorted by name. Unreadable files are
 // skipped: they are not ours to judge.
 func Records() ([]*Record, error) {
+	files, err := recordFiles()
+	if err != nil {
+		return nil, err
+	}
+	return readRecords(files), nil
+}
+
+// recordFiles lists the state files' paths, sorted (ReadDir sorts).
+func recordFiles() ([]string, error) {
 	dir := StateDir()
 	if err := checkStateDir(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -264,23 +272,32 @@ func Records() ([]*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	var out []*Record
+	var out []string
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
-			continue
+		if strings.HasSuffix(e.Name(), ".json") {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
-		if rec, err := readRecord(filepath.Join(dir, e.Name())); err == nil {
+	}
+	return out, nil
+}
+
+func readRecords(files []string) []*Record {
+	var out []*Record
+	for _, f := range files {
+		if rec, err := readRecord(f); err == nil {
 			out = append(out, rec)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out
 }
 
 // Group opens the group a record describes.
 func (rec *Record) Group() (*Group, error) {
 	return Open(rec.Name, rec.Version, rec.Paths, rec.OwnParent)
 }
+
+// gcOffset picks where a bounded sweep starts; a variable for the tests.
+var gcOffset = func(n int) int { return os.Getpid() % n }
 
 // GCResult says what a sweep did with one orphaned group.
 type GCResult struct {
@@ -292,18 +309,23 @@ type GCResult struct {
 
 // GC sweeps groups whose owner is gone. Empty ones are removed; ones that
 // still hold processes keep limiting them and are reported, unless kill is
-// set, in which case their processes are ended first. max bounds the
-// records examined (0: all), so the sweep at every start stays cheap.
+// set, in which case their processes are ended first.
+//
+// max bounds the records read (0: all), so the sweep at every start stays
+// cheap however many runs are live. The window starts at an offset that
+// differs per process, so with more records than max every orphan is still
+// reached by some later start.
 func GC(kill bool, max int) ([]GCResult, error) {
-	recs, err := Records()
+	files, err := recordFiles()
 	if err != nil {
 		return nil, err
 	}
+	if max > 0 && len(files) > max {
+		off := gcOffset(len(files))
+		files = append(files[off:], files[:off]...)[:max]
+	}
 	var out []GCResult
-	for i, rec := range recs {
-		if max > 0 && i >= max {
-			break
-		}
+	for _, rec := range readRecords(files) {
 		if rec.Live() {
 			continue
 		}

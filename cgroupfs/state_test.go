@@ -115,3 +115,40 @@ func TestStateDirMustBeOurs(t *testing.T) {
 		}
 	}
 }
+
+// With more live records than the bound, an orphan is still reached: the
+// window of a bounded sweep moves from one start to the next.
+func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	me, _ := Self()
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		if err := Claim(&Record{Name: n, Owner: me}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := Owner{PID: me.PID, Start: me.Start + 1}
+	if err := Claim(&Record{Name: "z", Owner: dead, Paths: []string{"/nonexistent/z"}}); err != nil {
+		t.Fatal(err)
+	}
+	defer func(f func(int) int) { gcOffset = f }(gcOffset)
+	collected := -1
+	for off := 0; off < 6 && collected < 0; off++ {
+		gcOffset = func(int) int { return off }
+		res, err := GC(false, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) == 1 && res[0].Record.Name == "z" && res[0].Removed {
+			collected = off
+		}
+	}
+	if collected < 0 {
+		t.Fatal("no bounded sweep reached the orphan behind five live records")
+	}
+	if collected == 0 {
+		t.Error("the window at offset 0 should hold only live records (a, b)")
+	}
+	if recs, _ := Records(); len(recs) != 5 {
+		t.Errorf("%d records left, want the 5 live ones", len(recs))
+	}
+}
