@@ -139,8 +139,11 @@ func TestCtrlCAtTerminal(t *testing.T) {
 	ctrlC := func(command string) (string, int) {
 		t.Helper()
 		// script runs the command on a new pty as its foreground job; a
-		// ^C written to script's input is typed on that terminal.
-		cmd := exec.Command("script", "-qfec", command, "/dev/null")
+		// ^C written to script's input is typed on that terminal. script
+		// runs it through $SHELL -c; exec replaces that shell, since a
+		// non-interactive dash left waiting would take the ^C itself and
+		// exit 130 whatever rcon did.
+		cmd := exec.Command("script", "-qfec", "exec "+command, "/dev/null")
 		in, _ := cmd.StdinPipe()
 		var out bytes.Buffer
 		cmd.Stdout = &out
