@@ -131,50 +131,6 @@ func TestForwardedSignals(t *testing.T) {
 
 // At a terminal, Ctrl-C reaches the command once, from the terminal, as
 // without rcon; and a command that dies of it makes rcon exit 130.
-func TestCtrlCAtTerminal(t *testing.T) {
-	needRoot(t)
-	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("no script(1) to give rcon a terminal")
-	}
-	ctrlC := func(command string) (string, int) {
-		t.Helper()
-		// script runs the command on a new pty as its foreground job; a
-		// ^C written to script's input is typed on that terminal. script
-		// runs it through $SHELL -c; exec replaces that shell, since a
-		// non-interactive dash left waiting would take the ^C itself and
-		// exit 130 whatever rcon did.
-		cmd := exec.Command("script", "-qfec", "exec "+command, "/dev/null")
-		in, _ := cmd.StdinPipe()
-		var out bytes.Buffer
-		cmd.Stdout = &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Process.Kill()
-		for i := 0; i < 500 && !strings.Contains(out.String(), "ready"); i++ {
-			time.Sleep(10 * time.Millisecond)
-		}
-		in.Write([]byte{3})
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("still running after ^C: %q", out.String())
-		}
-		return out.String(), cmd.ProcessState.ExitCode()
-	}
-	rc := filepath.Join(binDir, "rcon")
-	out, code := ctrlC(rc + " -- env RCON_TEST_HELPER=countint " + self(t))
-	if !strings.Contains(out, "ints=1") || code != 0 {
-		t.Errorf("^C to a command that counts SIGINTs: exit %d, output %q; want ints=1", code, out)
-	}
-	out, code = ctrlC(rc + " -- sh -c 'echo ready; sleep 10'")
-	if code != 130 {
-		t.Errorf("^C to sleep under rcon: exit %d (%q), want 130", code, out)
-	}
-}
-
 func TestConcurrentRunsLeaveNothing(t *testing.T) {
 	needRoot(t)
 	var wg sync.WaitGroup
