@@ -150,10 +150,10 @@ func TestConcurrentRunsLeaveNothing(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+	// Each run's own groups were looked for by rcon()'s leak check, by
+	// pid: a check for every rcon-* group would also see other rcon runs
+	// on this shared machine.
 	stateEmpty(t)
-	if left := findGroups("rcon-"); len(left) > 0 {
-		t.Errorf("groups left: %v", left)
-	}
 }
 
 // startKilled starts rcon around a sleeping command, waits until the
