@@ -205,6 +205,7 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 			return nil
 		}
 		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, g.ownParent, *r
+		rec.Parent = parent
 		return Claim(rec)
 	}
 	var err error

@@ -150,6 +150,11 @@ type JoinInfo struct {
 	Updated bool
 	// PerRun is set when attach moved processes into a live per-run group.
 	PerRun bool
+	// ParentIgnored is set when the caller asked for another parent than
+	// the existing group was created under (Parent says which):
+	// a live group is not moved.
+	ParentIgnored bool
+	Parent        string
 }
 
 // Join makes self a member of the shared group name, creating the group
@@ -239,6 +244,10 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	if err != nil {
 		return nil, info, err
 	}
+	if parent == "" {
+		parent = os.Getenv(ParentEnv)
+	}
+	info.Parent, info.ParentIgnored = rec.Parent, parent != rec.Parent
 	if !r.Empty() && !sameLimits(MergeLimits(rec.Limits, *r), rec.Limits) {
 		if update {
 			merged := MergeLimits(rec.Limits, *r)
@@ -262,6 +271,14 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 		return nil, info, err
 	}
 	return g, info, nil
+}
+
+// ParentText names a parent as given for messages: empty is the default.
+func ParentText(p string) string {
+	if p == "" {
+		return "the default parent"
+	}
+	return "parent " + p
 }
 
 // LeaveInfo says what Leave did.

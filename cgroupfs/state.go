@@ -34,7 +34,10 @@ type Record struct {
 	// name's lock (see shared.go); Owner is then the creator.
 	Shared  bool     `json:"shared,omitempty"`
 	Members []Member `json:"members,omitempty"`
-	file    string
+	// Parent is the parent the group was created under, as asked (empty:
+	// the default), so a later joiner asking for another one is told.
+	Parent string `json:"parent,omitempty"`
+	file   string
 }
 
 // Member is one process a shared group is kept for: an rcon run that

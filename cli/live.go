@@ -41,6 +41,10 @@ func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 	if err != nil {
 		return Exit(tool, err)
 	}
+	if info.ParentIgnored {
+		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored\n",
+			tool, g.Name, cgroupfs.ParentText(info.Parent))
+	}
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
 			tool, g.Name, cgroupfs.LimitsText(&info.Limits))

@@ -312,6 +312,19 @@ func TestSharedConflictingLimitsKeptOrUpdated(t *testing.T) {
 	if r.Code != 0 || readLimit(t, g, file) != want(60) || g.Limits.CPUPercent != 60 {
 		t.Errorf("--update: exit %d, %s = %q, recorded %v%%; stderr %q", r.Code, file, readLimit(t, g, file), g.Limits.CPUPercent, r.Stderr)
 	}
+	if strings.Contains(r.Stderr, "parent") {
+		t.Errorf("a joiner with the creator's parent is warned: %q", r.Stderr)
+	}
+	// A joiner asking for another parent joins the live group where it is
+	// and is told so; nothing is made under the parent it asked for.
+	other := fmt.Sprintf("rcontest-otherparent-%d", os.Getpid())
+	r = rcon(t, append([]string{"--shared", name, "--parent", other, "--"}, helperArgs(t, "sleep", "0")...)...)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "lives under the default parent") {
+		t.Errorf("join with another --parent: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if left := findGroups(other); len(left) > 0 {
+		t.Errorf("a joiner made its --parent: %v", left)
+	}
 	if r := rcon(t, "--shared", name, "--wait-all", "--", "true"); r.Code != 125 {
 		t.Errorf("--shared --wait-all: exit %d, want 125", r.Code)
 	}
