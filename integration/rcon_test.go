@@ -55,6 +55,19 @@ func TestOOMKillIsReported(t *testing.T) {
 	if r := rcon(t, helperArgs(t, "alloc", "256")...); r.Code != 0 {
 		t.Errorf("unlimited run: exit %d: %s", r.Code, r.Stderr)
 	}
+	// A child of the command is the one the OOM killer picks; the command
+	// itself succeeds. Its status stands, and the kill is still told.
+	args = append([]string{"--mem", "64M", "--swap", "0", "--", "sh", "-c", `"$@"; echo "child status $?"`, "sh"}, helperArgs(t, "alloc", "256")...)
+	r = rcon(t, args...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "child status 137") {
+		t.Fatalf("command with an OOM-killed child: exit %d, stdout %q, stderr %q; want 0 and the child's 137", r.Code, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "warning: the OOM killer ended 1 process(es) in the group (memory limit 64M)") {
+		t.Errorf("no warning about the OOM kill in the group: %q", r.Stderr)
+	}
+	if strings.Contains(r.Stderr, "killed by the OOM killer") {
+		t.Errorf("the surviving command is reported as OOM-killed: %q", r.Stderr)
+	}
 }
 
 func TestPidsLimitMakesForkFail(t *testing.T) {
