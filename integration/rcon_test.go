@@ -139,7 +139,11 @@ func TestConcurrentRunsLeaveNothing(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			r := rcon(t, "--cpu", "50", "--mem", "64M", "--pids", "20", "--", "sh", "-c", fmt.Sprintf("exit %d", i%3))
+			r, err := tryTool(t, "rcon", "--cpu", "50", "--mem", "64M", "--pids", "20", "--", "sh", "-c", fmt.Sprintf("exit %d", i%3))
+			if err != nil {
+				errs <- fmt.Sprintf("run %d: %v", i, err)
+				return
+			}
 			if r.Code != i%3 {
 				errs <- fmt.Sprintf("run %d: exit %d: %s", i, r.Code, r.Stderr)
 			}

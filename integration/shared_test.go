@@ -204,10 +204,13 @@ func TestSharedGroupUnderConcurrentRunsAndKills(t *testing.T) {
 		sleep := fmt.Sprintf("%.2f", 0.05+rng.Float64()*0.4)
 		kill := i < kills
 		killAfter := time.Duration(rng.Intn(300)) * time.Millisecond
+		// Built here: helperArgs may t.Fatal, which only the test's own
+		// goroutine may call.
+		args := append([]string{"--shared", name, "--cpu", "50", "--"}, helperArgs(t, "sleep", sleep)...)
 		go func(i int) {
 			defer wg.Done()
 			time.Sleep(delay)
-			cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--shared", name, "--cpu", "50", "--"}, helperArgs(t, "sleep", sleep)...)...)
+			cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
 			var errb strings.Builder
 			cmd.Stderr = &errb
 			if err := cmd.Start(); err != nil {
