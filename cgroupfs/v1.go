@@ -75,7 +75,10 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 			return nil, err
 		}
 	}
-	if parent == "" {
+	// The project's parent is rcon's to remove once empty, like one it
+	// makes; remember which before the default replaces the empty name.
+	projectParent := parent == ""
+	if projectParent {
 		parent = ProjectParent
 	}
 	// A relative parent lies beneath rcon's own cgroup in each hierarchy
@@ -105,17 +108,17 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 	}
 	// rcon makes at most the parent itself, never a chain of directories
 	// it would then not know to remove.
-	made := false
+	var missing []string
 	for _, d := range g.dirs {
 		p := parentDir(d)
 		if _, err := os.Stat(p); err != nil {
-			made = true
+			missing = append(missing, d) // a leaf whose parent rcon makes
 			if _, err := os.Stat(parentDir(p)); err != nil {
 				return nil, fmt.Errorf("parent group %s: %s does not exist", parent, parentDir(p))
 			}
 		}
 	}
-	if err := claim(g.dirs, made); err != nil {
+	if err := claim(g.dirs, len(missing) > 0); err != nil {
 		return nil, err
 	}
 	for _, dir := range g.dirs {
@@ -135,8 +138,12 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 		for _, d := range g.dirs {
 			_ = os.Remove(d)
 		}
-		if parent == "" {
+		// Parents that existed before this run are left alone (unless
+		// they are the project's, removed only when empty anyway).
+		if projectParent {
 			removeParents(g.dirs)
+		} else {
+			removeParents(missing)
 		}
 		if !errors.Is(err, os.ErrNotExist) || try == 3 {
 			return nil, fmt.Errorf("create group %s: %w", name, err)
