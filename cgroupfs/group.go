@@ -192,27 +192,26 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	if parent == "" {
-		parent = os.Getenv(ParentEnv)
-	}
-	own := parent == ""
 	g := &Group{Name: name, Version: Detect()}
+	place, err := resolveParent(parent, g.Version)
+	if err != nil {
+		return nil, err
+	}
 	// madeParent: the parent directory does not exist yet, so rcon makes
 	// it and, like the project parent, removes it once empty.
 	claim := func(paths []string, madeParent bool) error {
-		g.ownParent = own || madeParent
+		g.ownParent = place.project || madeParent
 		if rec == nil {
 			return nil
 		}
 		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, g.ownParent, *r
-		rec.Parent = parent
+		rec.Parent = place.given
 		return Claim(rec)
 	}
-	var err error
 	if g.Version == V2 {
-		g.b, err = createV2(parent, name, r, claim)
+		g.b, err = createV2(place, name, r, claim)
 	} else {
-		g.b, err = createV1(parent, name, r, claim)
+		g.b, err = createV1(place, name, r, claim)
 	}
 	if err != nil {
 		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {

@@ -150,9 +150,9 @@ type JoinInfo struct {
 	Updated bool
 	// PerRun is set when attach moved processes into a live per-run group.
 	PerRun bool
-	// ParentIgnored is set when the caller asked for another parent than
-	// the existing group was created under (Parent says which):
-	// a live group is not moved.
+	// ParentIgnored is set when the caller's parent resolves to another
+	// directory than the one the existing group lives in (Parent): a
+	// live group is not moved.
 	ParentIgnored bool
 	Parent        string
 }
@@ -244,10 +244,7 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	if err != nil {
 		return nil, info, err
 	}
-	if parent == "" {
-		parent = os.Getenv(ParentEnv)
-	}
-	info.Parent, info.ParentIgnored = rec.Parent, parent != rec.Parent
+	info.ParentIgnored, info.Parent = parentIgnored(parent, rec)
 	if !r.Empty() && !sameLimits(MergeLimits(rec.Limits, *r), rec.Limits) {
 		if update {
 			merged := MergeLimits(rec.Limits, *r)
@@ -273,12 +270,22 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	return g, info, nil
 }
 
-// ParentText names a parent as given for messages: empty is the default.
-func ParentText(p string) string {
-	if p == "" {
-		return "the default parent"
+// parentIgnored tells whether a joiner asking for parent (as given) would
+// have had the group rec describes made elsewhere, and where it is. The
+// parent is resolved as Create resolves it (a relative one beneath the
+// joiner's own cgroup) and compared with the directories the group is in,
+// so how it is spelled does not matter, nor whether rec predates the
+// recording of parents. When that cannot be told, nobody is warned.
+func parentIgnored(parent string, rec *Record) (bool, string) {
+	place, err := resolveParent(parent, rec.Version)
+	if err != nil {
+		return false, ""
 	}
-	return "parent " + p
+	differs, known := place.differsFrom(rec.Version, rec.Paths)
+	if !differs || !known {
+		return false, ""
+	}
+	return true, parentDir(rec.Paths[0])
 }
 
 // LeaveInfo says what Leave did.

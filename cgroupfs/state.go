@@ -34,8 +34,9 @@ type Record struct {
 	// name's lock (see shared.go); Owner is then the creator.
 	Shared  bool     `json:"shared,omitempty"`
 	Members []Member `json:"members,omitempty"`
-	// Parent is the parent the group was created under, as asked (empty:
-	// the default), so a later joiner asking for another one is told.
+	// Parent is the parent as asked when the group was made (empty: the
+	// default), for people reading records. Whether a joiner asked for
+	// another is told from Paths, which records of every version have.
 	Parent string `json:"parent,omitempty"`
 	file   string
 }

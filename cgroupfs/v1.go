@@ -1,7 +1,6 @@
 package cgroupfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -41,61 +40,15 @@ func v1Subsystems(r *Resources) []cgroup1.Subsystem {
 	return out
 }
 
-// ownV1Paths maps each v1 controller to the caller's cgroup in it, from
-// /proc/self/cgroup ("4:memory:/a/b", "3:cpu,cpuacct:/").
-func ownV1Paths() (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroup: %w", err)
-	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			m[c] = parts[2]
-		}
-	}
-	return m, sc.Err()
-}
-
-func createV1(parent, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+func createV1(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
 	subs := v1Subsystems(r)
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("cgroup v1: no cpu, memory, pids or blkio hierarchy mounted under %s", Mountpoint)
 	}
-	var own map[string]string
-	if !filepath.IsAbs(parent) {
-		var err error
-		if own, err = ownV1Paths(); err != nil {
-			return nil, err
-		}
-	}
-	// The project's parent is rcon's to remove once empty, like one it
-	// makes; remember which before the default replaces the empty name.
-	projectParent := parent == ""
-	if projectParent {
-		parent = ProjectParent
-	}
-	// A relative parent lies beneath rcon's own cgroup in each hierarchy
-	// (where rcon may create groups); an absolute one is from the root.
-	rel := func(n cgroup1.Name) string {
-		if own != nil {
-			return filepath.Join(own[string(n)], parent, name)
-		}
-		return filepath.Join(parent, name)
-	}
 	g := &v1Group{}
 	seen := map[string]bool{}
 	for _, s := range subs {
-		dir := filepath.Join(Mountpoint, string(s.Name()), rel(s.Name()))
-		if real, err := filepath.EvalSymlinks(filepath.Join(Mountpoint, string(s.Name()))); err == nil {
-			dir = filepath.Join(real, rel(s.Name()))
-		}
+		dir := filepath.Join(place.dirV1(string(s.Name())), name)
 		if seen[dir] {
 			continue
 		}
@@ -114,7 +67,7 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 		if _, err := os.Stat(p); err != nil {
 			missing = append(missing, d) // a leaf whose parent rcon makes
 			if _, err := os.Stat(parentDir(p)); err != nil {
-				return nil, fmt.Errorf("parent group %s: %s does not exist", parent, parentDir(p))
+				return nil, fmt.Errorf("parent group %s: %s does not exist", place.path, parentDir(p))
 			}
 		}
 	}
@@ -126,7 +79,7 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 			return nil, fmt.Errorf("group %s already exists (%s) and rcon has no record of it", name, dir)
 		}
 	}
-	path := func(n cgroup1.Name) (string, error) { return rel(n), nil }
+	path := func(n cgroup1.Name) (string, error) { return filepath.Join(place.in(string(n)), name), nil }
 	hier := func() ([]cgroup1.Subsystem, error) { return subs, nil }
 	// A concurrent rcon may remove the empty project parent between our
 	// mkdir of it and of the leaf; that shows as ENOENT and a retry fixes it.
@@ -140,7 +93,7 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 		}
 		// Parents that existed before this run are left alone (unless
 		// they are the project's, removed only when empty anyway).
-		if projectParent {
+		if place.project {
 			removeParents(g.dirs)
 		} else {
 			removeParents(missing)

@@ -39,28 +39,14 @@ func controllersFor(r *Resources) (required, optional []string) {
 	return required, optional
 }
 
-func createV2(parent, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
-	own := parent == ""
-	if own {
-		if os.Geteuid() != 0 {
-			return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
-		}
-		parent = "/" + ProjectParent
+func createV2(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+	own := place.project
+	if own && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
 	}
-	if !filepath.IsAbs(parent) {
-		// Relative: beneath rcon's own cgroup (which must then hold no
-		// processes itself, so absolute parents are the usual v2 case).
-		data, err := os.ReadFile("/proc/self/cgroup")
-		if err != nil {
-			return nil, fmt.Errorf("read own cgroup: %w", err)
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "0::") {
-				parent = filepath.Join(l[3:], parent)
-			}
-		}
-	}
-	pdir := filepath.Join(Mountpoint, filepath.Clean("/"+parent))
+	// A relative parent lies beneath rcon's own cgroup, which must then
+	// hold no processes itself, so absolute parents are the usual v2 case.
+	pdir := place.dirV2()
 	if own {
 		if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("create parent group %s: %w", pdir, err)

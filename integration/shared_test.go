@@ -322,8 +322,17 @@ func TestSharedConflictingLimitsKeptOrUpdated(t *testing.T) {
 	// and is told so; nothing is made under the parent it asked for.
 	other := fmt.Sprintf("rcontest-otherparent-%d", os.Getpid())
 	r = rcon(t, append([]string{"--shared", name, "--parent", other, "--"}, helperArgs(t, "sleep", "0")...)...)
-	if r.Code != 0 || !strings.Contains(r.Stderr, "lives under the default parent") {
-		t.Errorf("join with another --parent: exit %d, stderr %q", r.Code, r.Stderr)
+	if where := "lives under " + filepath.Dir(g.Paths[0]) + ","; r.Code != 0 || !strings.Contains(r.Stderr, where) {
+		t.Errorf("join with another --parent: exit %d, stderr %q; want 0 and %q", r.Code, r.Stderr, where)
+	}
+	// The default parent named as such is the one the group is under.
+	def := "rcon"
+	if cgroupV2() {
+		def = "/rcon/"
+	}
+	r = rcon(t, append([]string{"--shared", name, "--parent", def, "--"}, helperArgs(t, "sleep", "0")...)...)
+	if r.Code != 0 || strings.Contains(r.Stderr, "parent") {
+		t.Errorf("join with --parent %s, the default: exit %d, stderr %q", def, r.Code, r.Stderr)
 	}
 	if left := findGroups(other); len(left) > 0 {
 		t.Errorf("a joiner made its --parent: %v", left)
