@@ -47,34 +47,20 @@ func createV2(place *parentPlace, name string, r *Resources, claim func([]string
 	// A relative parent lies beneath rcon's own cgroup, which must then
 	// hold no processes itself, so absolute parents are the usual v2 case.
 	pdir := place.dirV2()
-	if own {
-		if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("create parent group %s: %w", pdir, err)
+	if !own {
+		if st, err := os.Stat(pdir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("parent group %s does not exist", pdir)
 		}
-	} else if st, err := os.Stat(pdir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("parent group %s does not exist", pdir)
-	}
-	if err := enableControllers(pdir, r); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
-		return nil, err
 	}
 	dir := filepath.Join(pdir, name)
 	if err := claim([]string{dir}, own); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
 		return nil, err
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
+	if err := makeV2Leaf(pdir, dir, own, func() error { return enableControllers(pdir, r) }); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
 		}
-		return nil, fmt.Errorf("create group %s: %w", dir, err)
+		return nil, err
 	}
 	g, err := openV2(dir)
 	if err == nil {
@@ -90,6 +76,40 @@ func createV2(place *parentPlace, name string, r *Resources, claim func([]string
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}
 	return g, nil
+}
+
+// makeV2Leaf makes the group directory dir in pdir, after making pdir
+// first when it is the project's (own) and readying it (ready enables the
+// controllers). Another run's Delete removes the project's parent once it
+// is empty, which may fall between our making it and making dir: that
+// shows as ENOENT, and making both again fixes it (as on v1). On error
+// nothing of ours is left.
+func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
+	for try := 0; ; try++ {
+		err := func() error {
+			if own {
+				if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+					return fmt.Errorf("create parent group %s: %w", pdir, err)
+				}
+			}
+			if err := ready(); err != nil {
+				return err
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return fmt.Errorf("create group %s: %w", dir, err)
+			}
+			return nil
+		}()
+		if err == nil {
+			return nil
+		}
+		if own {
+			_ = os.Remove(pdir) // only if empty: other runs' groups keep it
+		}
+		if !own || !errors.Is(err, os.ErrNotExist) || try == 3 {
+			return err
+		}
+	}
 }
 
 // enableControllers turns on in pdir's subtree_control what the run needs.
