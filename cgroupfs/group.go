@@ -89,8 +89,13 @@ func (g *Group) Paths() []string { return g.b.paths() }
 func (g *Group) EnterThread() error { return g.b.enterThread() }
 
 // CgroupFD is the fd to pass as SysProcAttr.CgroupFD (with UseCgroupFD),
-// or -1 when the child must be started from a thread inside the group.
+// or -1 when the child must be started from a thread inside the group
+// (v1; on v2, -1 only once the group is closed or deleted).
 func (g *Group) CgroupFD() int { return g.b.cgroupFD() }
+
+// Close releases what an opened group holds (v2: its directory fd);
+// Delete does it too.
+func (g *Group) Close() { g.b.close() }
 
 // Procs lists the processes in the group.
 func (g *Group) Procs() ([]int, error) { return g.b.procs() }

@@ -325,6 +325,7 @@ func Leave(name string, self Owner) (LeaveInfo, error) {
 	if err != nil {
 		return info, err
 	}
+	defer g.Close()
 	if ps, _ := g.Procs(); len(ps) > 0 {
 		info.Killed = len(ps)
 		if err := g.Kill(); err != nil {
@@ -370,6 +371,7 @@ func collectShared(name string, kill bool) GCResult {
 		res.Err = err
 		return res
 	}
+	defer g.Close()
 	if ps, _ := g.Procs(); len(ps) > 0 {
 		if !kill {
 			res.Procs = len(ps)
@@ -470,6 +472,7 @@ func SetLimits(name string, r *Resources, force bool) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer g.Close()
 	merged := MergeLimits(rec.Limits, *r)
 	if r.Mem > 0 {
 		if st, err := g.Stats(); err == nil && uint64(r.Mem) < st.MemCurrent && !force {

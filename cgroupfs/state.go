@@ -366,6 +366,7 @@ func collect(rec *Record, kill bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer g.Close()
 	ps, err := g.Procs()
 	if err != nil {
 		return 0, err

@@ -160,13 +160,20 @@ func enableControllers(pdir string, r *Resources) error {
 	return nil
 }
 
+// openV2 opens the group with its directory fd: on v2 that fd is the only
+// way a command is started inside (CLONE_INTO_CGROUP; there is no start
+// thread to move), so a group without one is an error, not a fallback.
 func openV2(dir string) (*v2Group, error) {
 	rel := strings.TrimPrefix(dir, Mountpoint)
 	m, err := cgroup2.Load(rel, cgroup2.WithMountpoint(Mountpoint))
 	if err != nil {
 		return nil, fmt.Errorf("load group %s: %w", dir, err)
 	}
-	return &v2Group{m: m, dir: dir, fd: -1}, nil
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open group %s: %w", dir, err)
+	}
+	return &v2Group{m: m, dir: dir, fd: fd}, nil
 }
 
 // v2Resources translates Resources into what cgroup2 writes.
@@ -210,15 +217,7 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 func (g *v2Group) paths() []string    { return []string{g.dir} }
 func (g *v2Group) enterThread() error { return nil }
 
-func (g *v2Group) cgroupFD() int {
-	if g.fd < 0 {
-		fd, err := unix.Open(g.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			g.fd = fd
-		}
-	}
-	return g.fd
-}
+func (g *v2Group) cgroupFD() int { return g.fd }
 
 func (g *v2Group) close() {
 	if g.fd >= 0 {

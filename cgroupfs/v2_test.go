@@ -7,6 +7,31 @@ import (
 	"testing"
 )
 
+// A v2 group is opened with its directory fd or not at all: without the
+// fd the command could only be started outside it.
+func TestV2OpenNeedsTheDirectoryFD(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "g")
+	if _, err := Open("g", V2, []string{dir}, false); err == nil {
+		t.Fatal("opened a v2 group whose directory cannot be opened")
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open("g", V2, []string{dir}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.CgroupFD() < 0 {
+		t.Fatal("an opened v2 group has no fd")
+	}
+	if err := g.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if fd := g.CgroupFD(); fd >= 0 {
+		t.Errorf("a deleted v2 group still gives fd %d", fd)
+	}
+}
+
 // The project's parent removed by another run between its mkdir and the
 // leaf's (as a concurrent Delete does once it is empty) is made again.
 func TestV2LeafRetriesWhenTheProjectParentVanishes(t *testing.T) {

@@ -81,6 +81,7 @@ func PS(tool string, asJSON bool) int {
 			ps, _ := g.Procs()
 			row.Procs = len(ps)
 			row.Stats, _ = g.Stats()
+			g.Close()
 		}
 		rows = append(rows, row)
 	}
