@@ -183,6 +183,8 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		rec = nil
+	case errors.Is(err, errBadRecord) && removeStale(recordPath(name), name, true):
+		rec = nil // left half-written long ago; it would block the name for ever
 	case err != nil:
 		return nil, info, fmt.Errorf("state of %s: %w", name, err)
 	case !rec.Shared && rec.Owner.Alive():
@@ -221,7 +223,7 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 		if err != nil {
 			return nil, info, err
 		}
-		rec = &Record{Owner: owner, Command: add[0].Command, Created: time.Now(), Shared: true, Members: add}
+		rec = &Record{Owner: owner, Command: add[0].Command, Created: time.Now(), Shared: true, Members: add, lockHeld: true}
 		g, err := Create(parent, name, r, rec)
 		if err != nil {
 			return nil, info, err
@@ -352,6 +354,11 @@ func collectShared(name string, kill bool) GCResult {
 		return GCResult{Record: &Record{Name: name}, Err: err}
 	}
 	defer l.unlock()
+	return collectSharedLocked(name, kill)
+}
+
+// collectSharedLocked is collectShared for a caller holding the lock.
+func collectSharedLocked(name string, kill bool) GCResult {
 	rec, err := readRecord(recordPath(name))
 	if err != nil || !rec.Shared {
 		return GCResult{}
