@@ -89,8 +89,13 @@ func (g *Group) Paths() []string { return g.b.paths() }
 func (g *Group) EnterThread() error { return g.b.enterThread() }
 
 // CgroupFD is the fd to pass as SysProcAttr.CgroupFD (with UseCgroupFD),
-// or -1 when the child must be started from a thread inside the group.
+// or -1 when the child must be started from a thread inside the group
+// (v1; on v2, -1 only once the group is closed or deleted).
 func (g *Group) CgroupFD() int { return g.b.cgroupFD() }
+
+// Close releases what an opened group holds (v2: its directory fd);
+// Delete does it too.
+func (g *Group) Close() { g.b.close() }
 
 // Procs lists the processes in the group.
 func (g *Group) Procs() ([]int, error) { return g.b.procs() }
@@ -192,27 +197,26 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	if parent == "" {
-		parent = os.Getenv(ParentEnv)
-	}
-	own := parent == ""
 	g := &Group{Name: name, Version: Detect()}
+	place, err := resolveParent(parent, g.Version)
+	if err != nil {
+		return nil, err
+	}
 	// madeParent: the parent directory does not exist yet, so rcon makes
 	// it and, like the project parent, removes it once empty.
 	claim := func(paths []string, madeParent bool) error {
-		g.ownParent = own || madeParent
+		g.ownParent = place.project || madeParent
 		if rec == nil {
 			return nil
 		}
 		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, g.ownParent, *r
-		rec.Parent = parent
+		rec.Parent = place.given
 		return Claim(rec)
 	}
-	var err error
 	if g.Version == V2 {
-		g.b, err = createV2(parent, name, r, claim)
+		g.b, err = createV2(place, name, r, claim)
 	} else {
-		g.b, err = createV1(parent, name, r, claim)
+		g.b, err = createV1(place, name, r, claim)
 	}
 	if err != nil {
 		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {

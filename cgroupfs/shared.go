@@ -150,9 +150,9 @@ type JoinInfo struct {
 	Updated bool
 	// PerRun is set when attach moved processes into a live per-run group.
 	PerRun bool
-	// ParentIgnored is set when the caller asked for another parent than
-	// the existing group was created under (Parent says which):
-	// a live group is not moved.
+	// ParentIgnored is set when the caller's parent resolves to another
+	// directory than the one the existing group lives in (Parent): a
+	// live group is not moved.
 	ParentIgnored bool
 	Parent        string
 }
@@ -183,6 +183,8 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		rec = nil
+	case errors.Is(err, errBadRecord) && removeStale(recordPath(name), name, true):
+		rec = nil // left half-written long ago; it would block the name for ever
 	case err != nil:
 		return nil, info, fmt.Errorf("state of %s: %w", name, err)
 	case !rec.Shared && rec.Owner.Alive():
@@ -221,7 +223,7 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 		if err != nil {
 			return nil, info, err
 		}
-		rec = &Record{Owner: owner, Command: add[0].Command, Created: time.Now(), Shared: true, Members: add}
+		rec = &Record{Owner: owner, Command: add[0].Command, Created: time.Now(), Shared: true, Members: add, lockHeld: true}
 		g, err := Create(parent, name, r, rec)
 		if err != nil {
 			return nil, info, err
@@ -244,10 +246,7 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	if err != nil {
 		return nil, info, err
 	}
-	if parent == "" {
-		parent = os.Getenv(ParentEnv)
-	}
-	info.Parent, info.ParentIgnored = rec.Parent, parent != rec.Parent
+	info.ParentIgnored, info.Parent = parentIgnored(parent, rec)
 	if !r.Empty() && !sameLimits(MergeLimits(rec.Limits, *r), rec.Limits) {
 		if update {
 			merged := MergeLimits(rec.Limits, *r)
@@ -273,12 +272,22 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	return g, info, nil
 }
 
-// ParentText names a parent as given for messages: empty is the default.
-func ParentText(p string) string {
-	if p == "" {
-		return "the default parent"
+// parentIgnored tells whether a joiner asking for parent (as given) would
+// have had the group rec describes made elsewhere, and where it is. The
+// parent is resolved as Create resolves it (a relative one beneath the
+// joiner's own cgroup) and compared with the directories the group is in,
+// so how it is spelled does not matter, nor whether rec predates the
+// recording of parents. When that cannot be told, nobody is warned.
+func parentIgnored(parent string, rec *Record) (bool, string) {
+	place, err := resolveParent(parent, rec.Version)
+	if err != nil {
+		return false, ""
 	}
-	return "parent " + p
+	differs, known := place.differsFrom(rec.Version, rec.Paths)
+	if !differs || !known {
+		return false, ""
+	}
+	return true, parentDir(rec.Paths[0])
 }
 
 // LeaveInfo says what Leave did.
@@ -318,6 +327,7 @@ func Leave(name string, self Owner) (LeaveInfo, error) {
 	if err != nil {
 		return info, err
 	}
+	defer g.Close()
 	if ps, _ := g.Procs(); len(ps) > 0 {
 		info.Killed = len(ps)
 		if err := g.Kill(); err != nil {
@@ -344,6 +354,11 @@ func collectShared(name string, kill bool) GCResult {
 		return GCResult{Record: &Record{Name: name}, Err: err}
 	}
 	defer l.unlock()
+	return collectSharedLocked(name, kill)
+}
+
+// collectSharedLocked is collectShared for a caller holding the lock.
+func collectSharedLocked(name string, kill bool) GCResult {
 	rec, err := readRecord(recordPath(name))
 	if err != nil || !rec.Shared {
 		return GCResult{}
@@ -363,6 +378,7 @@ func collectShared(name string, kill bool) GCResult {
 		res.Err = err
 		return res
 	}
+	defer g.Close()
 	if ps, _ := g.Procs(); len(ps) > 0 {
 		if !kill {
 			res.Procs = len(ps)
@@ -463,6 +479,7 @@ func SetLimits(name string, r *Resources, force bool) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer g.Close()
 	merged := MergeLimits(rec.Limits, *r)
 	if r.Mem > 0 {
 		if st, err := g.Stats(); err == nil && uint64(r.Mem) < st.MemCurrent && !force {

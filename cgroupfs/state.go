@@ -34,10 +34,15 @@ type Record struct {
 	// name's lock (see shared.go); Owner is then the creator.
 	Shared  bool     `json:"shared,omitempty"`
 	Members []Member `json:"members,omitempty"`
-	// Parent is the parent the group was created under, as asked (empty:
-	// the default), so a later joiner asking for another one is told.
+	// Parent is the parent as asked when the group was made (empty: the
+	// default), for people reading records. Whether a joiner asked for
+	// another is told from Paths, which records of every version have.
 	Parent string `json:"parent,omitempty"`
 	file   string
+	// lockHeld: the caller holds the name's lock (join), so Claim must not
+	// take it again: a second flock on the file blocks even in the same
+	// process.
+	lockHeld bool
 }
 
 // Member is one process a shared group is kept for: an rcon run that
@@ -150,9 +155,18 @@ func checkStateDir(dir string) error {
 // ErrNameInUse means a live run already owns a group of that name.
 var ErrNameInUse = errors.New("group name in use")
 
+// staleAge is how old a temporary file or an unreadable record must be
+// before it is removed: records are published whole (see publish), so an
+// unreadable one is not being written by this version, but one written in
+// place by an older rcon may still be.
+const staleAge = 5 * time.Second
+
+// claimTempPrefix names the temporary files Claim publishes records from.
+const claimTempPrefix = ".claim-"
+
 // Claim writes rec's state file, failing with ErrNameInUse if a live owner
 // holds the name. A record left by a dead owner is collected first. The
-// exclusive create is what keeps two runs from sharing a name.
+// exclusive publish is what keeps two runs from sharing a name.
 func Claim(rec *Record) error {
 	dir := StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -167,44 +181,93 @@ func Claim(rec *Record) error {
 		return err
 	}
 	for try := 0; try < 2; try++ {
-		f, err := os.OpenFile(rec.file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		err := publish(dir, rec.file, data)
 		if err == nil {
-			_, err = f.Write(data)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				os.Remove(rec.file)
-				return fmt.Errorf("write state %s: %w", rec.file, err)
-			}
 			return nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("write state %s: %w", rec.file, err)
 		}
 		old, rerr := readRecord(rec.file)
-		if rerr == nil && old.Shared {
+		switch {
+		case errors.Is(rerr, os.ErrNotExist):
+			continue // released meanwhile
+		case errors.Is(rerr, errBadRecord):
+			if !removeStale(rec.file, rec.Name, rec.lockHeld) {
+				return fmt.Errorf("%w: %s has an unreadable record (%v), kept until it is %v old", ErrNameInUse, rec.Name, rerr, staleAge)
+			}
+			continue
+		case rerr != nil:
+			return fmt.Errorf("state of %s: %w", rec.Name, rerr)
+		}
+		if old.Shared {
 			// Shared records change under their lock only.
 			if old.Live() {
 				return fmt.Errorf("%w: %s is a shared group with live members", ErrNameInUse, rec.Name)
 			}
-			if r := collectShared(rec.Name, false); r.Err != nil || r.Procs > 0 {
+			collect := collectShared
+			if rec.lockHeld {
+				collect = collectSharedLocked
+			}
+			if r := collect(rec.Name, false); r.Err != nil || r.Procs > 0 {
 				return fmt.Errorf("%w: %s is a shared group left with %d process(es)", ErrNameInUse, rec.Name, r.Procs)
 			}
 			continue
 		}
-		if rerr == nil && old.Owner.Alive() {
+		if old.Owner.Alive() {
 			return fmt.Errorf("%w: %s is run by pid %d", ErrNameInUse, rec.Name, old.Owner.PID)
 		}
-		if rerr == nil {
-			if _, err := collect(old, false); err != nil {
-				return fmt.Errorf("%w: %s is left by a dead rcon and still busy: %v", ErrNameInUse, rec.Name, err)
-			}
-		} else {
-			os.Remove(rec.file)
+		if _, err := collect(old, false); err != nil {
+			return fmt.Errorf("%w: %s is left by a dead rcon and still busy: %v", ErrNameInUse, rec.Name, err)
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrNameInUse, rec.Name)
+}
+
+// publish makes path a record holding data, or fails with EEXIST if path
+// is taken. The record is written to a temporary file first and then
+// linked in, so path never names a partly written record, whenever the
+// writer is killed; a temporary file left by a killed writer is swept by
+// GC once stale.
+func publish(dir, path string, data []byte) error {
+	f, err := os.CreateTemp(dir, claimTempPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Link(f.Name(), path)
+}
+
+// removeStale removes the unreadable record at path once it is stale,
+// under the name's lock (unless the caller holds it), so that no other
+// remover can take away a record published after this one judged it.
+// It reports whether the record is gone.
+func removeStale(path, name string, lockHeld bool) bool {
+	if !lockHeld {
+		l, err := lockName(name)
+		if err != nil {
+			return false
+		}
+		defer l.unlock()
+	}
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil || time.Since(st.ModTime()) < staleAge {
+		return false
+	}
+	if _, err := readRecord(path); !errors.Is(err, errBadRecord) {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return os.Remove(path) == nil
 }
 
 // Update rewrites an existing record in one step, for readers and for
@@ -239,6 +302,9 @@ func (rec *Record) Release() {
 	}
 }
 
+// errBadRecord marks a record file that was read but does not parse.
+var errBadRecord = errors.New("unreadable record")
+
 func readRecord(path string) (*Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -246,42 +312,57 @@ func readRecord(path string) (*Record, error) {
 	}
 	rec := &Record{}
 	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w: %w", path, errBadRecord, err)
 	}
 	rec.file = path
 	return rec, nil
 }
 
 // Records lists every state file, sorted by name. Unreadable files are
-// skipped: they are not ours to judge.
+// skipped (GC removes them once stale).
 func Records() ([]*Record, error) {
-	files, err := recordFiles()
+	files, _, err := stateFiles()
 	if err != nil {
 		return nil, err
 	}
 	return readRecords(files), nil
 }
 
-// recordFiles lists the state files' paths, sorted (ReadDir sorts).
-func recordFiles() ([]string, error) {
+// stateFiles lists the records' paths, sorted (ReadDir sorts), and the
+// temporary files Claim publishes them from.
+func stateFiles() (records, temps []string, err error) {
 	dir := StateDir()
 	if err := checkStateDir(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("read %s: %w", dir, err)
 	}
-	var out []string
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".json") {
-			out = append(out, filepath.Join(dir, e.Name()))
+		switch {
+		case strings.HasSuffix(e.Name(), ".json"):
+			records = append(records, filepath.Join(dir, e.Name()))
+		case strings.HasPrefix(e.Name(), claimTempPrefix):
+			temps = append(temps, filepath.Join(dir, e.Name()))
 		}
 	}
-	return out, nil
+	return records, temps, nil
+}
+
+// sweepTemps removes Claim's temporary files left by writers killed
+// before removing them. Each is used by its writer for microseconds; one
+// that is stale has none left, and a writer merely stopped that long
+// finds its link failing and tries again.
+func sweepTemps(temps []string) {
+	for _, p := range temps {
+		if st, err := os.Lstat(p); err == nil && time.Since(st.ModTime()) > staleAge {
+			os.Remove(p)
+		}
+	}
 }
 
 func readRecords(files []string) []*Record {
@@ -308,6 +389,9 @@ type GCResult struct {
 	Removed bool
 	Procs   int // processes still inside (not removed)
 	Err     error
+	// Unreadable: the record did not parse (left half-written by an older
+	// rcon, say) and was removed; Record holds only its name.
+	Unreadable bool
 }
 
 // GC sweeps groups whose owner is gone. Empty ones are removed; ones that
@@ -319,17 +403,26 @@ type GCResult struct {
 // differs per process, so with more records than max every orphan is still
 // reached by some later start.
 func GC(kill bool, max int) ([]GCResult, error) {
-	files, err := recordFiles()
+	files, temps, err := stateFiles()
 	if err != nil {
 		return nil, err
 	}
+	sweepTemps(temps)
 	if max > 0 && len(files) > max {
 		off := gcOffset(len(files))
 		files = append(files[off:], files[:off]...)[:max]
 	}
 	var out []GCResult
-	for _, rec := range readRecords(files) {
-		if rec.Live() {
+	for _, f := range files {
+		rec, err := readRecord(f)
+		if errors.Is(err, errBadRecord) {
+			name := strings.TrimSuffix(filepath.Base(f), ".json")
+			if removeStale(f, name, false) {
+				out = append(out, GCResult{Record: &Record{Name: name}, Removed: true, Unreadable: true})
+			}
+			continue
+		}
+		if err != nil || rec.Live() {
 			continue
 		}
 		if rec.Shared {
@@ -365,6 +458,7 @@ func collect(rec *Record, kill bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer g.Close()
 	ps, err := g.Procs()
 	if err != nil {
 		return 0, err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOwnerIdentity(t *testing.T) {
@@ -150,5 +151,132 @@ func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
 	}
 	if recs, _ := Records(); len(recs) != 5 {
 		t.Errorf("%d records left, want the 5 live ones", len(recs))
+	}
+}
+
+// A reader never sees a claimed name's record half written: what it
+// reads parses, however Claim and Release interleave with it.
+func TestClaimPublishesWholeRecords(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	me, _ := Self()
+	path := filepath.Join(StateDir(), "w.json")
+	stop := make(chan struct{})
+	bad := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(bad)
+				return
+			default:
+			}
+			if _, err := readRecord(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				bad <- err.Error()
+				close(bad)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 3000; i++ {
+		rec := &Record{Name: "w", Owner: me, Command: []string{strings.Repeat("x", 4096)}}
+		if err := Claim(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	close(stop)
+	if msg, ok := <-bad; ok {
+		t.Errorf("a reader saw a partial record: %s", msg)
+	}
+}
+
+// ageFile makes a state file look written d ago.
+func ageFile(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-d)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A record left empty (its writer killed between create and write, as
+// before records were published whole) and temporary files of killed
+// writers are removed once stale, and the name can be claimed again;
+// fresh ones, which may be being written now, are left alone.
+func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	dir := StateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ageFile(t, p, age)
+		return p
+	}
+	staleRec := write("stale.json", time.Minute)
+	freshRec := write("fresh.json", 0)
+	staleTmp := write(claimTempPrefix+"111", time.Minute)
+	freshTmp := write(claimTempPrefix+"222", 0)
+
+	me, _ := Self()
+	if err := Claim(&Record{Name: "fresh", Owner: me}); !errors.Is(err, ErrNameInUse) {
+		t.Errorf("claim over a fresh unreadable record: %v, want ErrNameInUse", err)
+	}
+	res, err := GC(false, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Record.Name != "stale" || !res[0].Removed || !res[0].Unreadable {
+		t.Errorf("GC results: %+v, want the stale record removed", res)
+	}
+	for p, want := range map[string]bool{staleRec: false, freshRec: true, staleTmp: false, freshTmp: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+	// Claim over a stale one, without GC.
+	ageFile(t, freshRec, time.Minute)
+	rec := &Record{Name: "fresh", Owner: me}
+	if err := Claim(rec); err != nil {
+		t.Errorf("claim over a stale unreadable record: %v", err)
+	}
+	if got, err := readRecord(freshRec); err != nil || got.Owner != me {
+		t.Errorf("record after the claim: %+v, %v", got, err)
+	}
+	rec.Release()
+}
+
+// Claim called by join, which holds the name's lock, meets a dead shared
+// record: collecting it must not take the lock a second time (a second
+// flock on the file blocks, even in the same process).
+func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	me, _ := Self()
+	dead := Owner{PID: me.PID, Start: me.Start + 1}
+	gone := filepath.Join(t.TempDir(), "no-such-group")
+	old := &Record{Name: "s", Owner: dead, Shared: true, Members: []Member{{Owner: dead}}, Paths: []string{gone}}
+	if err := Claim(old); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockName("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.unlock()
+	done := make(chan error, 1)
+	rec := &Record{Name: "s", Owner: me, Shared: true, Members: []Member{{Owner: me}}, Paths: []string{gone}, lockHeld: true}
+	go func() { done <- Claim(rec) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("claim over a dead shared record under the lock: %v", err)
+		}
+		rec.Release()
+	case <-time.After(3 * time.Second):
+		t.Fatal("Claim under the name's lock deadlocked on it")
 	}
 }

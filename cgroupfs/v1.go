@@ -1,7 +1,6 @@
 package cgroupfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -40,58 +39,15 @@ func v1Subsystems(r *Resources) []cgroup1.Subsystem {
 	return out
 }
 
-// ownV1Paths maps each v1 controller to the caller's cgroup in it, from
-// /proc/self/cgroup ("4:memory:/a/b", "3:cpu,cpuacct:/").
-func ownV1Paths() (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroup: %w", err)
-	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			m[c] = parts[2]
-		}
-	}
-	return m, sc.Err()
-}
-
-func createV1(parent, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+func createV1(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
 	subs := v1Subsystems(r)
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("cgroup v1: no cpu, memory, pids or blkio hierarchy mounted under %s", Mountpoint)
 	}
-	var own map[string]string
-	if !filepath.IsAbs(parent) {
-		var err error
-		if own, err = ownV1Paths(); err != nil {
-			return nil, err
-		}
-	}
-	if parent == "" {
-		parent = ProjectParent
-	}
-	// A relative parent lies beneath rcon's own cgroup in each hierarchy
-	// (where rcon may create groups); an absolute one is from the root.
-	rel := func(n cgroup1.Name) string {
-		if own != nil {
-			return filepath.Join(own[string(n)], parent, name)
-		}
-		return filepath.Join(parent, name)
-	}
 	g := &v1Group{}
 	seen := map[string]bool{}
 	for _, s := range subs {
-		dir := filepath.Join(Mountpoint, string(s.Name()), rel(s.Name()))
-		if real, err := filepath.EvalSymlinks(filepath.Join(Mountpoint, string(s.Name()))); err == nil {
-			dir = filepath.Join(real, rel(s.Name()))
-		}
+		dir := filepath.Join(place.dirV1(string(s.Name())), name)
 		if seen[dir] {
 			continue
 		}
@@ -104,17 +60,17 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 	}
 	// rcon makes at most the parent itself, never a chain of directories
 	// it would then not know to remove.
-	made := false
+	var missing []string
 	for _, d := range g.dirs {
 		p := parentDir(d)
 		if _, err := os.Stat(p); err != nil {
-			made = true
+			missing = append(missing, d) // a leaf whose parent rcon makes
 			if _, err := os.Stat(parentDir(p)); err != nil {
-				return nil, fmt.Errorf("parent group %s: %s does not exist", parent, parentDir(p))
+				return nil, fmt.Errorf("parent group %s: %s does not exist", place.path, parentDir(p))
 			}
 		}
 	}
-	if err := claim(g.dirs, made); err != nil {
+	if err := claim(g.dirs, len(missing) > 0); err != nil {
 		return nil, err
 	}
 	for _, dir := range g.dirs {
@@ -122,7 +78,7 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 			return nil, fmt.Errorf("group %s already exists (%s) and rcon has no record of it", name, dir)
 		}
 	}
-	path := func(n cgroup1.Name) (string, error) { return rel(n), nil }
+	path := func(n cgroup1.Name) (string, error) { return filepath.Join(place.in(string(n)), name), nil }
 	hier := func() ([]cgroup1.Subsystem, error) { return subs, nil }
 	// A concurrent rcon may remove the empty project parent between our
 	// mkdir of it and of the leaf; that shows as ENOENT and a retry fixes it.
@@ -134,8 +90,12 @@ func createV1(parent, name string, r *Resources, claim func([]string, bool) erro
 		for _, d := range g.dirs {
 			_ = os.Remove(d)
 		}
-		if parent == "" {
+		// Parents that existed before this run are left alone (unless
+		// they are the project's, removed only when empty anyway).
+		if place.project {
 			removeParents(g.dirs)
+		} else {
+			removeParents(missing)
 		}
 		if !errors.Is(err, os.ErrNotExist) || try == 3 {
 			return nil, fmt.Errorf("create group %s: %w", name, err)

@@ -39,56 +39,28 @@ func controllersFor(r *Resources) (required, optional []string) {
 	return required, optional
 }
 
-func createV2(parent, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
-	own := parent == ""
-	if own {
-		if os.Geteuid() != 0 {
-			return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
-		}
-		parent = "/" + ProjectParent
+func createV2(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+	own := place.project
+	if own && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
 	}
-	if !filepath.IsAbs(parent) {
-		// Relative: beneath rcon's own cgroup (which must then hold no
-		// processes itself, so absolute parents are the usual v2 case).
-		data, err := os.ReadFile("/proc/self/cgroup")
-		if err != nil {
-			return nil, fmt.Errorf("read own cgroup: %w", err)
+	// A relative parent lies beneath rcon's own cgroup, which must then
+	// hold no processes itself, so absolute parents are the usual v2 case.
+	pdir := place.dirV2()
+	if !own {
+		if st, err := os.Stat(pdir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("parent group %s does not exist", pdir)
 		}
-		for _, l := range strings.Split(string(data), "\n") {
-			if strings.HasPrefix(l, "0::") {
-				parent = filepath.Join(l[3:], parent)
-			}
-		}
-	}
-	pdir := filepath.Join(Mountpoint, filepath.Clean("/"+parent))
-	if own {
-		if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("create parent group %s: %w", pdir, err)
-		}
-	} else if st, err := os.Stat(pdir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("parent group %s does not exist", pdir)
-	}
-	if err := enableControllers(pdir, r); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
-		return nil, err
 	}
 	dir := filepath.Join(pdir, name)
 	if err := claim([]string{dir}, own); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
 		return nil, err
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		if own {
-			_ = os.Remove(pdir)
-		}
+	if err := makeV2Leaf(pdir, dir, own, func() error { return enableControllers(pdir, r) }); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
 		}
-		return nil, fmt.Errorf("create group %s: %w", dir, err)
+		return nil, err
 	}
 	g, err := openV2(dir)
 	if err == nil {
@@ -104,6 +76,40 @@ func createV2(parent, name string, r *Resources, claim func([]string, bool) erro
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}
 	return g, nil
+}
+
+// makeV2Leaf makes the group directory dir in pdir, after making pdir
+// first when it is the project's (own) and readying it (ready enables the
+// controllers). Another run's Delete removes the project's parent once it
+// is empty, which may fall between our making it and making dir: that
+// shows as ENOENT, and making both again fixes it (as on v1). On error
+// nothing of ours is left.
+func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
+	for try := 0; ; try++ {
+		err := func() error {
+			if own {
+				if err := os.Mkdir(pdir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+					return fmt.Errorf("create parent group %s: %w", pdir, err)
+				}
+			}
+			if err := ready(); err != nil {
+				return err
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return fmt.Errorf("create group %s: %w", dir, err)
+			}
+			return nil
+		}()
+		if err == nil {
+			return nil
+		}
+		if own {
+			_ = os.Remove(pdir) // only if empty: other runs' groups keep it
+		}
+		if !own || !errors.Is(err, os.ErrNotExist) || try == 3 {
+			return err
+		}
+	}
 }
 
 // enableControllers turns on in pdir's subtree_control what the run needs.
@@ -154,13 +160,20 @@ func enableControllers(pdir string, r *Resources) error {
 	return nil
 }
 
+// openV2 opens the group with its directory fd: on v2 that fd is the only
+// way a command is started inside (CLONE_INTO_CGROUP; there is no start
+// thread to move), so a group without one is an error, not a fallback.
 func openV2(dir string) (*v2Group, error) {
 	rel := strings.TrimPrefix(dir, Mountpoint)
 	m, err := cgroup2.Load(rel, cgroup2.WithMountpoint(Mountpoint))
 	if err != nil {
 		return nil, fmt.Errorf("load group %s: %w", dir, err)
 	}
-	return &v2Group{m: m, dir: dir, fd: -1}, nil
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open group %s: %w", dir, err)
+	}
+	return &v2Group{m: m, dir: dir, fd: fd}, nil
 }
 
 // v2Resources translates Resources into what cgroup2 writes.
@@ -204,15 +217,7 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 func (g *v2Group) paths() []string    { return []string{g.dir} }
 func (g *v2Group) enterThread() error { return nil }
 
-func (g *v2Group) cgroupFD() int {
-	if g.fd < 0 {
-		fd, err := unix.Open(g.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			g.fd = fd
-		}
-	}
-	return g.fd
-}
+func (g *v2Group) cgroupFD() int { return g.fd }
 
 func (g *v2Group) close() {
 	if g.fd >= 0 {

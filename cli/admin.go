@@ -23,6 +23,8 @@ func GC(tool string, kill bool) int {
 		case r.Err != nil:
 			fmt.Fprintf(os.Stderr, "%s: gc %s: %v\n", tool, rec.Name, r.Err)
 			status = 1
+		case r.Removed && r.Unreadable:
+			fmt.Printf("removed unreadable record of %s\n", rec.Name)
 		case r.Removed:
 			if rec.Shared {
 				fmt.Printf("removed shared group %s (no live member)\n", rec.Name)
@@ -81,6 +83,7 @@ func PS(tool string, asJSON bool) int {
 			ps, _ := g.Procs()
 			row.Procs = len(ps)
 			row.Stats, _ = g.Stats()
+			g.Close()
 		}
 		rows = append(rows, row)
 	}

@@ -43,7 +43,7 @@ func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 	}
 	if info.ParentIgnored {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored\n",
-			tool, g.Name, cgroupfs.ParentText(info.Parent))
+			tool, g.Name, info.Parent)
 	}
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",

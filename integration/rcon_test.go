@@ -130,6 +130,49 @@ func TestBadValuesCreateNothing(t *testing.T) {
 	stateEmpty(t)
 }
 
+// A run whose group cannot be made (the kernel refuses a limit) leaves
+// neither the group nor a parent it made for it: --parent names one that
+// does not exist, so rcon makes it, in every hierarchy.
+func TestFailedCreateRemovesParentItMade(t *testing.T) {
+	needRoot(t)
+	parent := fmt.Sprintf("rcontest-madeparent-%d", os.Getpid())
+	leaf := fmt.Sprintf("rcontest-failleaf-%d", os.Getpid())
+	if left := findGroups(parent); len(left) > 0 {
+		t.Fatalf("%s exists before the test: %v", parent, left)
+	}
+	t.Cleanup(func() {
+		for _, d := range append(findGroups(leaf), findGroups(parent)...) {
+			killAndRemove(d)
+		}
+	})
+	for _, limit := range [][]string{
+		{"--cpuset", "99"},                // no such CPU: EINVAL/ERANGE
+		{"--io-read-bps", "4095:4095:1M"}, // no such device: ENODEV
+		{"--pids", "5", "--cpuset", "99"},
+	} {
+		for _, p := range []string{parent, ""} { // made by rcon; the project's own
+			args := append([]string{"--name", leaf}, limit...)
+			if p != "" {
+				args = append(args, "--parent", p)
+			}
+			r := rcon(t, append(args, "--", "true")...)
+			if r.Code != 125 {
+				t.Errorf("rcon %v: exit %d, want 125 (stderr %q)", args, r.Code, r.Stderr)
+			}
+			if left := findGroups(leaf); len(left) > 0 {
+				t.Errorf("rcon %v left its group: %v", args, left)
+			}
+			if left := findGroups(parent); len(left) > 0 {
+				t.Errorf("rcon %v left the parent it made: %v", args, left)
+				for _, d := range left {
+					killAndRemove(d)
+				}
+			}
+		}
+	}
+	stateEmpty(t)
+}
+
 // Every signal rcon forwards reaches the command, which can handle it
 // and choose its own exit status. (Without a terminal, SIGINT too.)
 func TestForwardedSignals(t *testing.T) {
@@ -152,7 +195,11 @@ func TestConcurrentRunsLeaveNothing(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			r := rcon(t, "--cpu", "50", "--mem", "64M", "--pids", "20", "--", "sh", "-c", fmt.Sprintf("exit %d", i%3))
+			r, err := tryTool(t, "rcon", "--cpu", "50", "--mem", "64M", "--pids", "20", "--", "sh", "-c", fmt.Sprintf("exit %d", i%3))
+			if err != nil {
+				errs <- fmt.Sprintf("run %d: %v", i, err)
+				return
+			}
 			if r.Code != i%3 {
 				errs <- fmt.Sprintf("run %d: exit %d: %s", i, r.Code, r.Stderr)
 			}

@@ -39,7 +39,7 @@ func (s *Spec) openGroup() (*runGroup, error) {
 	}
 	if info.ParentIgnored {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored\n",
-			s.tool(), s.Shared, cgroupfs.ParentText(info.Parent))
+			s.tool(), s.Shared, info.Parent)
 	}
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
