@@ -86,6 +86,9 @@ func Load(nameOrPath string) (*Profile, error) {
 type loader struct {
 	dirs []string
 	euid int
+	// data holds each file read, by the name its settings' From carries,
+	// for checks on the merged profile that must point at a line.
+	data map[string][]byte
 }
 
 func (l *loader) load(nameOrPath string) (*Profile, error) {
@@ -93,8 +96,17 @@ func (l *loader) load(nameOrPath string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.loadFile(path, nil)
+	p, err := l.loadFile(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCPUQuota(p, l.file); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
+
+func (l *loader) file(name string) *file { return &file{name: name, data: l.data[name]} }
 
 // loadFile reads path and, depth first, the files it includes. stack holds
 // the real paths of the files currently being loaded, for cycle detection.
@@ -115,6 +127,10 @@ func (l *loader) loadFile(path string, stack []string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.data == nil {
+		l.data = map[string][]byte{}
+	}
+	l.data[path] = data
 	stack = append(stack, real)
 
 	merged := &Profile{}

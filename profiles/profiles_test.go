@@ -163,6 +163,7 @@ func TestBadFiles(t *testing.T) {
 		{"relative-path.toml", "", 3, "run.stats_json", "absolute path"},
 		{"empty-command.toml", "", 3, "run.command", "must name a program"},
 		{"bad-name.toml", "", 3, "run.name", "one path component"},
+		{"cpu-quota.toml", "", 4, "limits.cpu", "quota of 500 µs, below the kernel's minimum of 1000 µs"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -199,6 +200,45 @@ func assertErrAt(t *testing.T, err error, file string, line int, key, contains s
 	}
 	if !strings.Contains(err.Error(), contains) {
 		t.Fatalf("error %q does not contain %q", err, contains)
+	}
+}
+
+// cpu × period / 100 must reach the kernel's 1000 µs minimum quota, with
+// the period of the merged profile: a base may set either key.
+func TestCPUQuotaMinimum(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		base, prof string
+		errFile    string // "" = loads; else "base" or "prof"
+		line       int
+		contains   string
+	}{
+		{"default period", "", "[limits]\ncpu = 0.5\n", "prof", 2, "0.5% of a 100000 µs period (the default) is a quota of 500 µs"},
+		{"exactly the minimum", "", "[limits]\ncpu = 1\n", "", 0, ""},
+		{"own short period", "", "[limits]\ncpu = 5\ncpu_period_us = 10000\n", "prof", 2, "raise cpu to at least 10"},
+		{"own long period", "", "[limits]\ncpu = 0.5\ncpu_period_us = 200000\n", "", 0, ""},
+		{"base's long period", "[limits]\ncpu_period_us = 1000000\n", "include = \"base\"\n[limits]\ncpu = 0.5\n", "", 0, ""},
+		{"base's short period", "[limits]\ncpu_period_us = 10000\n", "include = \"base\"\n[limits]\ncpu = 5\n", "prof", 3, "cpu_period_us from "},
+		{"base's cpu", "[limits]\ncpu = 0.5\n", "include = \"base\"\n[run]\nname = \"x\"\n", "base", 2, "or cpu_period_us to at least 200000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.base != "" {
+				write(t, dir, "base.toml", c.base)
+			}
+			prof := write(t, dir, "prof.toml", c.prof)
+			_, err := testLoader(t).load(prof)
+			if c.errFile == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			assertErrAt(t, err, filepath.Join(dir, c.errFile+".toml"), c.line, "limits.cpu", c.contains)
+		})
 	}
 }
 
