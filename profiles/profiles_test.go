@@ -525,6 +525,111 @@ func TestPermissionCheck(t *testing.T) {
 	os.Chown(dir, 0, -1)
 }
 
+// As root, every directory a profile's path goes through, and every
+// symlink on it, must be out of others' reach, not only the directory of
+// the resolved file: whoever can write /etc/rcon can swap profiles/.
+func TestPermissionCheckWholePath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown test files")
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// top/mid/leaf/p.toml, all root's and 0755 to begin with; each case
+	// changes one thing and puts it back.
+	top := t.TempDir()
+	must(os.Chmod(top, 0o755))
+	mid := filepath.Join(top, "mid")
+	leaf := filepath.Join(mid, "leaf")
+	must(os.MkdirAll(leaf, 0o755))
+	prof := write(t, leaf, "p.toml", "[limits]\npids = 5\n")
+	other := filepath.Join(top, "other") // a second tree for symlink targets
+	must(os.Mkdir(other, 0o755))
+	target := write(t, other, "t.toml", "[limits]\npids = 6\n")
+	root := &loader{euid: 0, uid: 0}
+
+	refused := func(name, path, fix string) {
+		t.Helper()
+		_, err := root.load(path)
+		var pe *PermError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), fix) {
+			t.Errorf("%s: got %v, want a refusal with %q", name, err, fix)
+		}
+	}
+	accepted := func(name string, l *loader, path string) {
+		t.Helper()
+		if _, err := l.load(path); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+
+	accepted("all root's, 0755", root, prof)
+	accepted("with .. on the way", root, filepath.Join(leaf, "..", "leaf", ".", "p.toml"))
+
+	// An ancestor, not the file's own directory.
+	must(os.Chmod(mid, 0o777))
+	refused("world-writable grandparent", prof, "chmod go-w "+mid)
+	must(os.Chmod(mid, 0o775))
+	refused("group-writable grandparent", prof, "chmod go-w "+mid)
+	must(os.Chmod(mid, 0o755))
+	must(os.Chown(top, 1000, -1))
+	refused("user-owned great-grandparent", prof, "chown root "+top)
+	// The invoking user may own what the path goes through: they choose
+	// the command line anyway.
+	accepted("owned by the invoking user", &loader{euid: 0, uid: 1000}, prof)
+	must(os.Chown(top, 0, -1))
+
+	// Sticky and world-writable (/tmp) is fine only when root owns it.
+	must(os.Chmod(mid, 0o777|os.ModeSticky))
+	accepted("root's sticky grandparent", root, prof)
+	must(os.Chown(mid, 1000, -1))
+	refused("user-owned sticky grandparent", prof, "chown root "+mid)
+	must(os.Chown(mid, 0, -1))
+	must(os.Chmod(mid, 0o755))
+
+	// A symlink to a good file, sitting in a directory others may write:
+	// the old check looked only at the target's directory.
+	link := filepath.Join(leaf, "link.toml")
+	must(os.Symlink(target, link))
+	accepted("symlink in a safe directory", root, link)
+	must(os.Chmod(leaf, 0o777))
+	refused("symlink in a world-writable directory", link, "chmod go-w "+leaf)
+	// In a sticky directory, the symlink's owner could replace it.
+	must(os.Chmod(leaf, 0o777|os.ModeSticky))
+	must(os.Lchown(link, 1000, -1))
+	refused("user-owned symlink in a sticky directory", link, "chown -h root "+link)
+	must(os.Chmod(leaf, 0o755))
+	must(os.Lchown(link, 0, -1))
+
+	// The target's path, above its own directory: a symlinked directory
+	// whose target tree someone else controls.
+	dirLink := filepath.Join(leaf, "profiles")
+	must(os.Symlink(other, dirLink))
+	via := filepath.Join(dirLink, "t.toml")
+	accepted("through a symlinked directory", root, via)
+	deep := filepath.Join(top, "deep")
+	must(os.MkdirAll(filepath.Join(deep, "x"), 0o755))
+	deepFile := write(t, filepath.Join(deep, "x"), "d.toml", "[limits]\npids = 7\n")
+	relLink := filepath.Join(leaf, "rel.toml")
+	must(os.Symlink("../../deep/x/d.toml", relLink)) // relative, with ..
+	accepted("relative symlink with ..", root, relLink)
+	must(os.Chown(deep, 1000, -1))
+	refused("relative symlink into a user-owned tree", relLink, "chown root "+deep)
+	refused("the same file by its own path", deepFile, "chown root "+deep)
+	must(os.Chown(deep, 0, -1))
+	must(os.Chmod(other, 0o757))
+	refused("symlinked directory's target writable by others", via, "chmod go-w "+other)
+	must(os.Chmod(other, 0o755))
+
+	// Not root: nothing is checked, the profile grants nothing new.
+	must(os.Chmod(mid, 0o777))
+	accepted("not root", &loader{euid: 1000}, prof)
+	must(os.Chmod(mid, 0o755))
+}
+
 // keyLine must find keys in every shape TOML allows for our schema.
 func TestKeyLine(t *testing.T) {
 	data := []byte(`# 1
