@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -152,5 +153,20 @@ func TestPrecedenceFlagsEnvProfile(t *testing.T) {
 	}
 	if s.Caps == nil || !s.Caps.KeepSet || len(s.Caps.Drop) != 0 {
 		t.Errorf("--keep over the profile's drop: %+v", s.Caps)
+	}
+}
+
+// --parent means the same for a run and for rcon attach (both end in
+// cgroupfs.Create), so their help must explain it the same way, after a
+// lead that differs (attach's parent only matters for a new group).
+func TestParentHelpAgrees(t *testing.T) {
+	help := func(v any) string {
+		f, _ := reflect.TypeOf(v).FieldByName("Parent")
+		_, meaning, _ := strings.Cut(f.Tag.Get("help"), ": ")
+		return meaning
+	}
+	run, attach := help(Group{}), help(AttachCmd{})
+	if run != attach || !strings.Contains(run, "beneath rcon's own cgroup") {
+		t.Errorf("--parent help differs:\nrun:    %s\nattach: %s", run, attach)
 	}
 }

@@ -103,6 +103,34 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// The CGI profiles name the parent that apache-cgi.conf sets and tells
+// root to make: one absolute path, so that what an operator reads in one
+// file holds in the other.
+func TestCGIParentMatchesApacheConf(t *testing.T) {
+	conf, err := os.ReadFile("../testdata/apache/apache-cgi.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env string
+	for _, l := range strings.Split(string(conf), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "SetEnv" && f[1] == "RCON_PARENT" {
+			env = f[2]
+		}
+	}
+	if !strings.HasPrefix(env, "/") || !strings.Contains(string(conf), "/sys/fs/cgroup/$c"+env) {
+		t.Fatalf("apache-cgi.conf: RCON_PARENT %q is not the absolute parent its setup comment makes", env)
+	}
+	for _, name := range []string{"cgi", "cgi-tenant"} {
+		p, err := testLoader(t).load(filepath.Join(examplesDir, name+".toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Run.Parent.V != env {
+			t.Errorf("%s.toml: parent %q, apache-cgi.conf: RCON_PARENT %s", name, p.Run.Parent.V, env)
+		}
+	}
+}
+
 // checkRoundTrip: what `rcon profile show` prints must load on its own to
 // the same settings.
 func checkRoundTrip(t *testing.T, p *Profile) {
