@@ -13,6 +13,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/launch"
+	"rcon/profiles"
 )
 
 // Size is a byte count flag taking K/M/G/T suffixes ("500M").
@@ -163,14 +164,8 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 		}
 		r.CPUPeriod = l.CPUPeriod
 	}
-	if r.CPUPercent > 0 {
-		period := r.CPUPeriod
-		if period == 0 {
-			period = 100000
-		}
-		if q := r.CPUPercent * float64(period) / 100; q < 1000 {
-			return usage("--cpu %v: quota of %.0fus per %dus period is below the kernel's 1000us minimum", r.CPUPercent, q, period)
-		}
+	if err := checkQuota(r, set); err != nil {
+		return err
 	}
 	if set["cpu-weight"] {
 		if l.CPUWeight < 1 || l.CPUWeight > 10000 {
@@ -240,6 +235,42 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 		return usage("--dev needs --read or --write")
 	}
 	return nil
+}
+
+// checkQuota refuses a CPU quota below the kernel's minimum before
+// anything is created. The percentage and the period may each come from a
+// flag or from the profile (which checked its own pair when it was
+// loaded), so the message names the flags that were given and says where
+// the other value came from, never a flag nobody typed.
+func checkQuota(r *cgroupfs.Resources, set map[string]bool) error {
+	if r.CPUPercent <= 0 {
+		return nil
+	}
+	period := r.CPUPeriod
+	if period == 0 {
+		period = profiles.DefaultCPUPeriodUS
+	}
+	q := profiles.CPUQuotaUS(r.CPUPercent, period)
+	if q >= profiles.MinCPUQuotaUS {
+		return nil
+	}
+	cpu := fmt.Sprintf("the profile's cpu = %v", r.CPUPercent)
+	if set["cpu"] {
+		cpu = fmt.Sprintf("--cpu %v", r.CPUPercent)
+	}
+	per := fmt.Sprintf("the default period of %d µs", period)
+	switch {
+	case set["cpu-period"]:
+		per = fmt.Sprintf("--cpu-period %d", period)
+	case r.CPUPeriod != 0:
+		per = fmt.Sprintf("the profile's cpu_period_us = %d", period)
+	}
+	what := cpu + " with " + per
+	if set["cpu-period"] && !set["cpu"] {
+		what = per + " with " + cpu
+	}
+	return usage("%s: a quota of %g µs per %d µs period, below the kernel's minimum of %d µs",
+		what, q, period, profiles.MinCPUQuotaUS)
 }
 
 // dropIO removes limits of one kind, so a flag replaces a profile's list.

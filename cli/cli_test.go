@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -76,7 +77,8 @@ func TestBadInputNamesTheFlag(t *testing.T) {
 	}{
 		{[]string{"--mem", "10Q", "--", "true"}, "--mem"},
 		{[]string{"--cpu", "0", "--", "true"}, "--cpu"},
-		{[]string{"--cpu", "0.5", "--", "true"}, "1000us minimum"},
+		{[]string{"--cpu", "0.5", "--", "true"}, "--cpu 0.5 with the default period of 100000 µs: a quota of 500 µs"},
+		{[]string{"--cpu", "5", "--cpu-period", "10000", "--", "true"}, "--cpu 5 with --cpu-period 10000: a quota of 500 µs"},
 		{[]string{"--cpu-weight", "0", "--", "true"}, "--cpu-weight"},
 		{[]string{"--pids", "x", "--", "true"}, "--pids"},
 		{[]string{"--write", "1M", "--", "true"}, "--dev"},
@@ -93,6 +95,38 @@ func TestBadInputNamesTheFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v; want an error mentioning %q", c.args, err, c.want)
 		}
+	}
+}
+
+// A quota below the kernel's minimum is refused before the run, naming
+// where each half came from: the profile's file:line when the profile
+// alone is wrong, the flag only when a flag was given.
+func TestCPUQuotaNamesItsSource(t *testing.T) {
+	dir := t.TempDir()
+	low := filepath.Join(dir, "low.toml")
+	if err := os.WriteFile(low, []byte("[limits]\ncpu = 0.5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	one := filepath.Join(dir, "one.toml")
+	if err := os.WriteFile(one, []byte("[limits]\ncpu = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"--profile", low, "--", "true"}, low + ":2: limits.cpu: 0.5% of a 100000 µs period", "--cpu"},
+		{[]string{"--profile", one, "--cpu-period", "10000", "--", "true"},
+			"--cpu-period 10000 with the profile's cpu = 1: a quota of 100 µs", "--cpu "},
+	} {
+		_, err := parse(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), c.not) {
+			t.Errorf("%v: %v; want an error with %q and without %q", c.args, err, c.want, c.not)
+		}
+	}
+	// A profile's small cpu with a flag's longer period is fine.
+	if _, err := parse(t, "--profile", one, "--cpu-period", "200000", "--cpu", "0.5", "--", "true"); err != nil {
+		t.Errorf("--cpu 0.5 --cpu-period 200000: %v", err)
 	}
 }
 
@@ -119,5 +153,20 @@ func TestPrecedenceFlagsEnvProfile(t *testing.T) {
 	}
 	if s.Caps == nil || !s.Caps.KeepSet || len(s.Caps.Drop) != 0 {
 		t.Errorf("--keep over the profile's drop: %+v", s.Caps)
+	}
+}
+
+// --parent means the same for a run and for rcon attach (both end in
+// cgroupfs.Create), so their help must explain it the same way, after a
+// lead that differs (attach's parent only matters for a new group).
+func TestParentHelpAgrees(t *testing.T) {
+	help := func(v any) string {
+		f, _ := reflect.TypeOf(v).FieldByName("Parent")
+		_, meaning, _ := strings.Cut(f.Tag.Get("help"), ": ")
+		return meaning
+	}
+	run, attach := help(Group{}), help(AttachCmd{})
+	if run != attach || !strings.Contains(run, "beneath rcon's own cgroup") {
+		t.Errorf("--parent help differs:\nrun:    %s\nattach: %s", run, attach)
 	}
 }

@@ -15,7 +15,7 @@ import (
 type AttachCmd struct {
 	Limits `embed:""`
 	Name   string `name:"name" aliases:"shared" help:"Group to move them into: an existing group (shared, or a live run's), or a new shared group of that name (default: a new group rcon-attach-PID-START)."`
-	Parent string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent of a new group, relative to the cgroup root."`
+	Parent string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent of a new group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
 	Update bool   `name:"update" help:"Write the given limits over those of an existing shared group (default: keep them and warn)."`
 	PIDs   []int  `arg:"" name:"pid" help:"Processes to move, with all their threads."`
 }

@@ -26,19 +26,17 @@ import (
 // of one CPU, no request fails, no group is left.
 func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 	needRoot(t)
-	apache, err := exec.LookPath("apache2")
-	if err != nil {
-		t.Skip("apache2 not installed (Debian: apt-get install apache2 apache2-utils)")
-	}
-	ab, err := exec.LookPath("ab")
-	if err != nil {
-		t.Skip("ab not installed (Debian: apt-get install apache2-utils)")
-	}
 	if cgroupV2() {
 		t.Skip("cgroup v2: delegating a parent to www-data needs Apache itself inside the delegated subtree; this test covers v1")
 	}
+	apache := needProgram(t, "apache2", "apache2")
+	ab := needProgram(t, "ab", "apache2-utils")
 	www, err := user.Lookup("www-data")
 	if err != nil {
+		// base-passwd makes it on every Debian system, and CI is one.
+		if inCI() {
+			t.Fatal("no www-data user, and CI=true")
+		}
 		t.Skip("no www-data user")
 	}
 	uid, _ := strconv.Atoi(www.Uid)
@@ -62,7 +60,7 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 		}
 	}
 	must(os.Chmod(dir, 0o755))
-	for _, d := range []string{"wrapper", "a", "b", "profiles", "logs"} {
+	for _, d := range []string{"wrapper", "a", "b", "c", "static", "profiles", "logs"} {
 		must(os.Mkdir(filepath.Join(dir, d), 0o755))
 	}
 	state := filepath.Join(dir, "state")
@@ -79,11 +77,24 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 		must(os.WriteFile(p, []byte(spin), 0o755))
 		must(os.Chown(p, tenantUID, tenantUID))
 	}
+	// Executables the wrapper must never run: one in a static directory
+	// (no handler, no ExecCGI), reachable only by naming it after the
+	// wrapper's URL, and one in a directory that has the handler but is
+	// not among the wrapper's RCON_CGI_SCRIPTS. Each leaves a mark in
+	// logs/ (www-data's) if it runs.
+	ran := func(name string) string { return filepath.Join(dir, "logs", "ran-"+name) }
+	for _, e := range []struct{ file, mark string }{{"static/evil", "static"}, {"c/evil.cgi", "c"}} {
+		p := filepath.Join(dir, e.file)
+		must(os.WriteFile(p, []byte(fmt.Sprintf("#!/bin/sh\n: > %s\nprintf 'Content-Type: text/plain\\r\\n\\r\\nevil ran\\n'\n", ran(e.mark))), 0o755))
+		must(os.Chown(p, tenantUID, tenantUID))
+	}
 
 	// The parent group, delegated to www-data in each v1 hierarchy rcon
 	// uses, beneath the test's own cgroup there (Apache, its CGIs and the
 	// rcon they run inherit it, so the relative RCON_PARENT below names
-	// this same directory); the test made it, the test removes it.
+	// this same directory); the test made it, the test removes it. The
+	// shipped apache-cgi.conf uses the absolute /apache-cgi instead, which
+	// a test must not create.
 	parent := filepath.Base(dir)
 	own := ownCgroups(t)
 	var parents []string
@@ -154,7 +165,7 @@ Timeout 60
 KeepAlive Off
 ScriptAlias /rcon-cgi-bin/ %[1]s/wrapper/
 <Directory %[1]s/wrapper>
-    Require all granted
+    Require env REDIRECT_STATUS
 </Directory>
 Action rcon-cgi /rcon-cgi-bin/rcon-cgi-wrapper
 Alias /a/ %[1]s/a/
@@ -169,12 +180,22 @@ Alias /b/ %[1]s/b/
     AddHandler cgi-script .cgi
     Require all granted
 </Directory>
+Alias /c/ %[1]s/c/
+<Directory %[1]s/c>
+    AddHandler rcon-cgi .cgi
+    Require all granted
+</Directory>
+Alias /static/ %[1]s/static/
+<Directory %[1]s/static>
+    Require all granted
+</Directory>
 SetEnv RCON %[1]s/rcon
 SetEnv RCON_CGI_PROFILE cgi-tenant
+SetEnv RCON_CGI_SCRIPTS ^%[6]s/a/
 SetEnv RCON_PROFILE_PATH %[1]s/profiles
 SetEnv RCON_PARENT %[4]s
 SetEnv RCON_STATE_DIR %[5]s
-`, dir, port, mods, parent, state)), 0o644))
+`, dir, port, mods, parent, state, regexp.QuoteMeta(dir))), 0o644))
 
 	start := exec.Command(apache, "-f", conf, "-k", "start")
 	start.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -210,6 +231,25 @@ SetEnv RCON_STATE_DIR %[5]s
 	waitHTTP(t, base+"/b/spin.cgi")
 	if body := get(t, base+"/a/spin.cgi"); !strings.HasPrefix(body, "ok 60000") {
 		t.Fatalf("tenant A through the wrapper: %q", body)
+	}
+	// The wrapper asked for directly, with any file after it as
+	// PATH_INFO, is refused (Apache's Require env REDIRECT_STATUS), and
+	// so is a script the handler reaches outside the wrapper's
+	// directories (the wrapper's own check): none of them runs.
+	for _, c := range []struct{ url, mark string }{
+		{"/rcon-cgi-bin/rcon-cgi-wrapper/static/evil", "static"},
+		{"/rcon-cgi-bin/rcon-cgi-wrapper/a/spin.cgi", ""},
+		{"/c/evil.cgi", "c"},
+	} {
+		code, body := getStatus(t, base+c.url)
+		if code != http.StatusForbidden || strings.Contains(body, "evil ran") || strings.Contains(body, "ok 60000") {
+			t.Errorf("GET %s: %d %q, want 403 and the script not run", c.url, code, body)
+		}
+		if c.mark != "" {
+			if _, err := os.Stat(ran(c.mark)); err == nil {
+				t.Errorf("GET %s ran %s", c.url, c.mark)
+			}
+		}
 	}
 
 	// Tenant B: unrestricted CGI, two at a time, for as long as A's load runs.
@@ -376,6 +416,17 @@ func get(t *testing.T, url string) string {
 	return string(body)
 }
 
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 // ownCgroups maps each v1 controller to the test's own cgroup in it.
 func ownCgroups(t *testing.T) map[string]string {
 	t.Helper()
@@ -394,4 +445,86 @@ func ownCgroups(t *testing.T) map[string]string {
 		}
 	}
 	return own
+}
+
+// The wrapper on its own, as Apache would run it, with a stand-in for rcon
+// that prints what it was asked: it runs a script only when reached
+// through its Action handler and only inside RCON_CGI_SCRIPTS, and turns
+// an owner whose name is no valid group name into uid<N> instead of
+// making rcon fail (a 500 for every request of that tenant).
+func TestCGIWrapperChecks(t *testing.T) {
+	needRoot(t) // to own files as other users and to bind-mount a passwd
+	unshare := needProgram(t, "unshare", "util-linux")
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cgi, static := filepath.Join(dir, "cgi"), filepath.Join(dir, "static")
+	must(os.Mkdir(cgi, 0o755))
+	must(os.Mkdir(static, 0o755))
+	wrapper := filepath.Join(dir, "rcon-cgi-wrapper")
+	copyFile(t, "../testdata/apache/rcon-cgi-wrapper", wrapper, 0o755)
+	fake := filepath.Join(dir, "rcon")
+	must(os.WriteFile(fake, []byte("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nrcon %s\\n' \"$*\"\n"), 0o755))
+	script := func(path string, mode os.FileMode, uid int) string {
+		must(os.WriteFile(path, []byte("#!/bin/sh\necho script ran\n"), mode))
+		must(os.Chown(path, uid, uid))
+		return path
+	}
+	// uids 4242..4244 are nobody's here; the bind-mounted passwd below
+	// names 4243 and 4244 for the wrapper's stat only.
+	noName := script(filepath.Join(cgi, "noname.cgi"), 0o755, 4242)
+	samba := script(filepath.Join(cgi, "samba.cgi"), 0o755, 4243)
+	named := script(filepath.Join(cgi, "named.cgi"), 0o755, 4244)
+	noExec := script(filepath.Join(cgi, "noexec.cgi"), 0o644, 4244)
+	evil := script(filepath.Join(static, "evil"), 0o755, 4244)
+	link := filepath.Join(cgi, "link.cgi")
+	must(os.Symlink(evil, link))
+	pw, err := os.ReadFile("/etc/passwd")
+	must(err)
+	passwd := filepath.Join(dir, "passwd")
+	must(os.WriteFile(passwd, append(pw, "host$:x:4243:4243::/nonexistent:/usr/sbin/nologin\ntenant_c:x:4244:4244::/nonexistent:/usr/sbin/nologin\n"...), 0o644))
+
+	run := func(env ...string) string {
+		t.Helper()
+		// A private mount namespace: the passwd is seen by this one
+		// shell and gone with it.
+		cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1" /etc/passwd && exec sh "$2"`, "sh", passwd, wrapper)
+		cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "RCON=" + fake,
+			"RCON_CGI_SCRIPTS=^" + regexp.QuoteMeta(cgi) + "/"}, env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("wrapper %v: %v\n%s", env, err, out)
+		}
+		return string(out)
+	}
+	via := func(path string) []string {
+		return []string{"REDIRECT_STATUS=200", "REDIRECT_HANDLER=rcon-cgi", "PATH_TRANSLATED=" + path}
+	}
+	for _, c := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"direct request", []string{"PATH_TRANSLATED=" + noName}, "Status: 403"},
+		{"an ErrorDocument redirect", []string{"REDIRECT_STATUS=404", "REDIRECT_HANDLER=rcon-cgi", "PATH_TRANSLATED=" + noName}, "Status: 403"},
+		{"a redirect of another handler", []string{"REDIRECT_STATUS=200", "PATH_TRANSLATED=" + noName}, "Status: 403"},
+		{"outside the CGI directories", via(evil), "Status: 403"},
+		{"a symlink out of them", via(link), "Status: 403"},
+		{"climbing out with ..", via(cgi + "/../static/evil"), "Status: 403"},
+		{"not executable", via(noExec), "Status: 404"},
+		{"no such file", via(cgi + "/missing.cgi"), "Status: 404"},
+		{"owner without a name", via(noName), "rcon --profile cgi-tenant --shared cgi-uid4242 -- " + noName + "\n"},
+		{"owner name no group may have", via(samba), "rcon --profile cgi-tenant --shared cgi-uid4243 -- " + samba + "\n"},
+		{"owner with a good name", via(named), "rcon --profile cgi-tenant --shared cgi-tenant_c -- " + named + "\n"},
+	} {
+		out := run(c.env...)
+		if !strings.Contains(out, c.want) || strings.HasPrefix(c.want, "Status:") && strings.Contains(out, "rcon ") {
+			t.Errorf("%s: wrapper said %q, want %q", c.name, out, c.want)
+		}
+	}
 }

@@ -32,10 +32,9 @@ type pty struct {
 func onPty(t *testing.T, command string) *pty {
 	t.Helper()
 	needRoot(t)
-	if _, err := exec.LookPath("script"); err != nil {
-		t.Skip("no script(1) to give the command a terminal")
-	}
-	p := &pty{t: t, cmd: exec.Command("script", "-qfec", "exec "+command, "/dev/null")}
+	// script(1) gives the command a terminal.
+	script := needProgram(t, "script", "bsdutils")
+	p := &pty{t: t, cmd: exec.Command(script, "-qfec", "exec "+command, "/dev/null")}
 	p.in, _ = p.cmd.StdinPipe()
 	r, _ := p.cmd.StdoutPipe()
 	if err := p.cmd.Start(); err != nil {

@@ -77,7 +77,7 @@ func find(name string, dirs []string) (string, error) {
 // Load finds, reads, checks and merges a profile and the profiles it
 // includes. It only reads files: on any error nothing has been changed.
 func Load(nameOrPath string) (*Profile, error) {
-	l := &loader{dirs: SearchPath(), euid: os.Geteuid()}
+	l := &loader{dirs: SearchPath(), euid: os.Geteuid(), uid: os.Getuid()}
 	return l.load(nameOrPath)
 }
 
@@ -86,6 +86,10 @@ func Load(nameOrPath string) (*Profile, error) {
 type loader struct {
 	dirs []string
 	euid int
+	uid  int // the real uid: who runs rcon, trusted like root (see checkPath)
+	// data holds each file read, by the name its settings' From carries,
+	// for checks on the merged profile that must point at a line.
+	data map[string][]byte
 }
 
 func (l *loader) load(nameOrPath string) (*Profile, error) {
@@ -93,8 +97,17 @@ func (l *loader) load(nameOrPath string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.loadFile(path, nil)
+	p, err := l.loadFile(path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCPUQuota(p, l.file); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
+
+func (l *loader) file(name string) *file { return &file{name: name, data: l.data[name]} }
 
 // loadFile reads path and, depth first, the files it includes. stack holds
 // the real paths of the files currently being loaded, for cycle detection.
@@ -115,6 +128,10 @@ func (l *loader) loadFile(path string, stack []string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.data == nil {
+		l.data = map[string][]byte{}
+	}
+	l.data[path] = data
 	stack = append(stack, real)
 
 	merged := &Profile{}
@@ -179,10 +196,10 @@ func (l *loader) read(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("profile %s: not a regular file", path)
 	}
-	if err := checkOwner(path, fi, l.euid); err != nil {
+	if err := checkOwner(path, fi, l.euid, l.uid); err != nil {
 		return nil, err
 	}
-	if err := checkDir(path, l.euid); err != nil {
+	if err := checkPath(path, fi, l.euid, l.uid); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))

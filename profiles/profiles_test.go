@@ -103,6 +103,34 @@ func TestExamples(t *testing.T) {
 	}
 }
 
+// The CGI profiles name the parent that apache-cgi.conf sets and tells
+// root to make: one absolute path, so that what an operator reads in one
+// file holds in the other.
+func TestCGIParentMatchesApacheConf(t *testing.T) {
+	conf, err := os.ReadFile("../testdata/apache/apache-cgi.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env string
+	for _, l := range strings.Split(string(conf), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "SetEnv" && f[1] == "RCON_PARENT" {
+			env = f[2]
+		}
+	}
+	if !strings.HasPrefix(env, "/") || !strings.Contains(string(conf), "/sys/fs/cgroup/$c"+env) {
+		t.Fatalf("apache-cgi.conf: RCON_PARENT %q is not the absolute parent its setup comment makes", env)
+	}
+	for _, name := range []string{"cgi", "cgi-tenant"} {
+		p, err := testLoader(t).load(filepath.Join(examplesDir, name+".toml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Run.Parent.V != env {
+			t.Errorf("%s.toml: parent %q, apache-cgi.conf: RCON_PARENT %s", name, p.Run.Parent.V, env)
+		}
+	}
+}
+
 // checkRoundTrip: what `rcon profile show` prints must load on its own to
 // the same settings.
 func checkRoundTrip(t *testing.T, p *Profile) {
@@ -163,6 +191,7 @@ func TestBadFiles(t *testing.T) {
 		{"relative-path.toml", "", 3, "run.stats_json", "absolute path"},
 		{"empty-command.toml", "", 3, "run.command", "must name a program"},
 		{"bad-name.toml", "", 3, "run.name", "one path component"},
+		{"cpu-quota.toml", "", 4, "limits.cpu", "quota of 500 µs, below the kernel's minimum of 1000 µs"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -199,6 +228,45 @@ func assertErrAt(t *testing.T, err error, file string, line int, key, contains s
 	}
 	if !strings.Contains(err.Error(), contains) {
 		t.Fatalf("error %q does not contain %q", err, contains)
+	}
+}
+
+// cpu × period / 100 must reach the kernel's 1000 µs minimum quota, with
+// the period of the merged profile: a base may set either key.
+func TestCPUQuotaMinimum(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		base, prof string
+		errFile    string // "" = loads; else "base" or "prof"
+		line       int
+		contains   string
+	}{
+		{"default period", "", "[limits]\ncpu = 0.5\n", "prof", 2, "0.5% of a 100000 µs period (the default) is a quota of 500 µs"},
+		{"exactly the minimum", "", "[limits]\ncpu = 1\n", "", 0, ""},
+		{"own short period", "", "[limits]\ncpu = 5\ncpu_period_us = 10000\n", "prof", 2, "raise cpu to at least 10"},
+		{"own long period", "", "[limits]\ncpu = 0.5\ncpu_period_us = 200000\n", "", 0, ""},
+		{"base's long period", "[limits]\ncpu_period_us = 1000000\n", "include = \"base\"\n[limits]\ncpu = 0.5\n", "", 0, ""},
+		{"base's short period", "[limits]\ncpu_period_us = 10000\n", "include = \"base\"\n[limits]\ncpu = 5\n", "prof", 3, "cpu_period_us from "},
+		{"base's cpu", "[limits]\ncpu = 0.5\n", "include = \"base\"\n[run]\nname = \"x\"\n", "base", 2, "or cpu_period_us to at least 200000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.base != "" {
+				write(t, dir, "base.toml", c.base)
+			}
+			prof := write(t, dir, "prof.toml", c.prof)
+			_, err := testLoader(t).load(prof)
+			if c.errFile == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			assertErrAt(t, err, filepath.Join(dir, c.errFile+".toml"), c.line, "limits.cpu", c.contains)
+		})
 	}
 }
 
@@ -483,6 +551,111 @@ func TestPermissionCheck(t *testing.T) {
 		t.Errorf("file in a user-owned directory: %v", err)
 	}
 	os.Chown(dir, 0, -1)
+}
+
+// As root, every directory a profile's path goes through, and every
+// symlink on it, must be out of others' reach, not only the directory of
+// the resolved file: whoever can write /etc/rcon can swap profiles/.
+func TestPermissionCheckWholePath(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown test files")
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// top/mid/leaf/p.toml, all root's and 0755 to begin with; each case
+	// changes one thing and puts it back.
+	top := t.TempDir()
+	must(os.Chmod(top, 0o755))
+	mid := filepath.Join(top, "mid")
+	leaf := filepath.Join(mid, "leaf")
+	must(os.MkdirAll(leaf, 0o755))
+	prof := write(t, leaf, "p.toml", "[limits]\npids = 5\n")
+	other := filepath.Join(top, "other") // a second tree for symlink targets
+	must(os.Mkdir(other, 0o755))
+	target := write(t, other, "t.toml", "[limits]\npids = 6\n")
+	root := &loader{euid: 0, uid: 0}
+
+	refused := func(name, path, fix string) {
+		t.Helper()
+		_, err := root.load(path)
+		var pe *PermError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), fix) {
+			t.Errorf("%s: got %v, want a refusal with %q", name, err, fix)
+		}
+	}
+	accepted := func(name string, l *loader, path string) {
+		t.Helper()
+		if _, err := l.load(path); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+
+	accepted("all root's, 0755", root, prof)
+	accepted("with .. on the way", root, filepath.Join(leaf, "..", "leaf", ".", "p.toml"))
+
+	// An ancestor, not the file's own directory.
+	must(os.Chmod(mid, 0o777))
+	refused("world-writable grandparent", prof, "chmod go-w "+mid)
+	must(os.Chmod(mid, 0o775))
+	refused("group-writable grandparent", prof, "chmod go-w "+mid)
+	must(os.Chmod(mid, 0o755))
+	must(os.Chown(top, 1000, -1))
+	refused("user-owned great-grandparent", prof, "chown root "+top)
+	// The invoking user may own what the path goes through: they choose
+	// the command line anyway.
+	accepted("owned by the invoking user", &loader{euid: 0, uid: 1000}, prof)
+	must(os.Chown(top, 0, -1))
+
+	// Sticky and world-writable (/tmp) is fine only when root owns it.
+	must(os.Chmod(mid, 0o777|os.ModeSticky))
+	accepted("root's sticky grandparent", root, prof)
+	must(os.Chown(mid, 1000, -1))
+	refused("user-owned sticky grandparent", prof, "chown root "+mid)
+	must(os.Chown(mid, 0, -1))
+	must(os.Chmod(mid, 0o755))
+
+	// A symlink to a good file, sitting in a directory others may write:
+	// the old check looked only at the target's directory.
+	link := filepath.Join(leaf, "link.toml")
+	must(os.Symlink(target, link))
+	accepted("symlink in a safe directory", root, link)
+	must(os.Chmod(leaf, 0o777))
+	refused("symlink in a world-writable directory", link, "chmod go-w "+leaf)
+	// In a sticky directory, the symlink's owner could replace it.
+	must(os.Chmod(leaf, 0o777|os.ModeSticky))
+	must(os.Lchown(link, 1000, -1))
+	refused("user-owned symlink in a sticky directory", link, "chown -h root "+link)
+	must(os.Chmod(leaf, 0o755))
+	must(os.Lchown(link, 0, -1))
+
+	// The target's path, above its own directory: a symlinked directory
+	// whose target tree someone else controls.
+	dirLink := filepath.Join(leaf, "profiles")
+	must(os.Symlink(other, dirLink))
+	via := filepath.Join(dirLink, "t.toml")
+	accepted("through a symlinked directory", root, via)
+	deep := filepath.Join(top, "deep")
+	must(os.MkdirAll(filepath.Join(deep, "x"), 0o755))
+	deepFile := write(t, filepath.Join(deep, "x"), "d.toml", "[limits]\npids = 7\n")
+	relLink := filepath.Join(leaf, "rel.toml")
+	must(os.Symlink("../../deep/x/d.toml", relLink)) // relative, with ..
+	accepted("relative symlink with ..", root, relLink)
+	must(os.Chown(deep, 1000, -1))
+	refused("relative symlink into a user-owned tree", relLink, "chown root "+deep)
+	refused("the same file by its own path", deepFile, "chown root "+deep)
+	must(os.Chown(deep, 0, -1))
+	must(os.Chmod(other, 0o757))
+	refused("symlinked directory's target writable by others", via, "chmod go-w "+other)
+	must(os.Chmod(other, 0o755))
+
+	// Not root: nothing is checked, the profile grants nothing new.
+	must(os.Chmod(mid, 0o777))
+	accepted("not root", &loader{euid: 1000}, prof)
+	must(os.Chmod(mid, 0o755))
 }
 
 // keyLine must find keys in every shape TOML allows for our schema.

@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"fmt"
 	"math"
 	"path"
 	"sort"
@@ -24,6 +25,51 @@ const (
 	maxCPUPercent  = 100000 // 1000 CPUs; beyond that the quota arithmetic overflows long before it means anything
 	maxHostname    = 64
 )
+
+// The CPU quota is cpu percent of the period; the kernel refuses a
+// cfs_quota_us (v1) or cpu.max quota (v2) below 1 ms. Exported so the
+// flags are checked by the same rule and name their own source.
+const (
+	DefaultCPUPeriodUS = 100000 // what the kernel and rcon use when no period is given
+	MinCPUQuotaUS      = 1000
+)
+
+// CPUQuotaUS is the quota in microseconds that pct percent of one CPU gives
+// over a period of periodUS microseconds.
+func CPUQuotaUS(pct float64, periodUS uint64) float64 { return pct * float64(periodUS) / 100 }
+
+// checkCPUQuota refuses a cpu whose quota, over the period the merged
+// profile sets (or the default), is below the kernel's minimum. It runs on
+// the merged profile, not per file, because cpu and cpu_period_us may come
+// from different files: a base's period can make an including file's small
+// cpu valid, or invalid. fileOf returns a merged file by name, to find the
+// key's line.
+func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
+	l := &p.Limits
+	if !l.CPU.Set {
+		return nil
+	}
+	period, where := uint64(DefaultCPUPeriodUS), "the default"
+	if l.CPUPeriodUS.Set {
+		period = uint64(l.CPUPeriodUS.V)
+		where = "cpu_period_us"
+		if l.CPUPeriodUS.From != l.CPU.From {
+			pf := fileOf(l.CPUPeriodUS.From)
+			where = fmt.Sprintf("cpu_period_us from %s:%d", pf.name, keyLine(pf.data, key("limits", "cpu_period_us")))
+		}
+	}
+	q := CPUQuotaUS(l.CPU.V, period)
+	if q >= MinCPUQuotaUS {
+		return nil
+	}
+	fix := fmt.Sprintf("raise cpu to at least %g", 100*float64(MinCPUQuotaUS)/float64(period))
+	if need := math.Ceil(float64(MinCPUQuotaUS) * 100 / l.CPU.V); need <= maxCPUPeriodUS {
+		fix += fmt.Sprintf(", or cpu_period_us to at least %.0f", need)
+	}
+	return fileOf(l.CPU.From).errAt(key("limits", "cpu"),
+		"%g%% of a %d µs period (%s) is a quota of %g µs, below the kernel's minimum of %d µs: %s",
+		l.CPU.V, period, where, q, MinCPUQuotaUS, fix)
+}
 
 // validate checks the values of one file's own settings. Types and key names
 // were checked by decode; what remains needs the value's meaning.
