@@ -126,6 +126,11 @@ func TestCtrlZAtShellStopsAndResumes(t *testing.T) {
 			marker := "2.4567"
 			p.typeIn(rc + " --cpu 90 " + flags + "-- sh -c 'echo re''ady; sleep " + marker + "; echo fini''shed; exit 3'\n")
 			p.waitFor("ready")
+			// sh prints ready before it forks sleep: a ^Z typed in between
+			// stops sh with no sleep to check yet.
+			for deadline := time.Now().Add(5 * time.Second); procStates(marker, "sleep") == "" && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			p.typeIn("\x1a")
 			p.waitFor("Stopped")
 			for _, comm := range []string{"sh", "sleep"} {
