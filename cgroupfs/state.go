@@ -217,8 +217,8 @@ func Claim(rec *Record) error {
 		if old.Owner.Alive() {
 			return fmt.Errorf("%w: %s is run by pid %d", ErrNameInUse, rec.Name, old.Owner.PID)
 		}
-		if _, err := collect(old, false); err != nil {
-			return fmt.Errorf("%w: %s is left by a dead rcon and still busy: %v", ErrNameInUse, rec.Name, err)
+		if n, _, err := collectDead(old, false, rec.lockHeld); err != nil || n > 0 {
+			return fmt.Errorf("%w: %s is left by a dead rcon and still busy (%d process(es)): %v", ErrNameInUse, rec.Name, n, err)
 		}
 	}
 	return fmt.Errorf("%w: %s", ErrNameInUse, rec.Name)
@@ -431,13 +431,44 @@ func GC(kill bool, max int) ([]GCResult, error) {
 			}
 			continue
 		}
-		n, err := collect(rec, kill)
+		n, done, err := collectDead(rec, kill, false)
+		if !done && err == nil {
+			continue // taken over by a live run meanwhile
+		}
 		out = append(out, GCResult{Record: rec, Removed: err == nil && n == 0, Procs: n, Err: err})
 	}
 	if max == 0 {
 		sweepLocks()
 	}
 	return out, nil
+}
+
+// collectDead collects seen, a record judged dead, under the name's lock
+// and only if the record is still that one. Between the judging and the
+// collecting a run may take the name over (an explicit --name): its
+// fresh group is empty until its command starts, and an unlocked collect
+// would remove it and its record. done is false when there was nothing
+// left to collect.
+func collectDead(seen *Record, kill, lockHeld bool) (n int, done bool, err error) {
+	if !lockHeld {
+		l, err := lockName(seen.Name)
+		if err != nil {
+			return 0, false, err
+		}
+		defer l.unlock()
+	}
+	cur, err := readRecord(seen.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if cur.Shared || cur.Owner != seen.Owner || cur.Owner.Alive() {
+		return 0, false, nil
+	}
+	n, err = collect(cur, kill)
+	return n, true, err
 }
 
 // collect removes a dead owner's group if it is empty (or kill is set) and

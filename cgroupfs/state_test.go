@@ -280,3 +280,53 @@ func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
 		t.Fatal("Claim under the name's lock deadlocked on it")
 	}
 }
+
+// A sweep that judged a record dead must not collect the name once a live
+// run has taken it over (an explicit --name reused after its owner died):
+// the new run's group is empty until its command starts, and collecting
+// it would remove that group and the new record.
+func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	me, _ := Self()
+	dead := Owner{PID: me.PID, Start: me.Start + 1}
+	group := t.TempDir() // stands for the new run's still empty group
+	if err := Claim(&Record{Name: "job", Owner: dead, Paths: []string{group}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := Records()
+	if len(recs) != 1 {
+		t.Fatalf("records: %+v", recs)
+	}
+	seen := recs[0] // what a sweep read before the take-over
+	// The take-over, as Claim does it: collect the dead record, publish.
+	if err := os.Remove(seen.file); err != nil {
+		t.Fatal(err)
+	}
+	if err := Claim(&Record{Name: "job", Owner: me, Paths: []string{group}}); err != nil {
+		t.Fatal(err)
+	}
+	n, done, err := collectDead(seen, false, false)
+	if done || err != nil || n != 0 {
+		t.Errorf("collectDead after a take-over: n=%d done=%v err=%v, want nothing done", n, done, err)
+	}
+	if _, err := os.Stat(group); err != nil {
+		t.Errorf("the new run's group was removed: %v", err)
+	}
+	recs, _ = Records()
+	if len(recs) != 1 || recs[0].Owner != me {
+		t.Errorf("the new run's record is gone or changed: %+v", recs)
+	}
+	// Still the dead one: collected.
+	os.Remove(recs[0].file)
+	gone := filepath.Join(t.TempDir(), "no-such-group")
+	if err := Claim(&Record{Name: "job", Owner: dead, Paths: []string{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ = Records()
+	if _, done, err := collectDead(recs[0], false, false); !done || err != nil {
+		t.Errorf("collectDead of a record still dead: done=%v err=%v", done, err)
+	}
+	if recs, _ := Records(); len(recs) != 0 {
+		t.Errorf("dead record not collected: %+v", recs)
+	}
+}
