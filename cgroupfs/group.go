@@ -186,8 +186,9 @@ func parentDir(p string) string {
 	return p
 }
 
-// Create makes a group named name with limits r. parent is a path relative
-// to the cgroup root ("/jobs"); empty means $RCON_PARENT, else the
+// Create makes a group named name with limits r under parent: a relative
+// parent ("jobs") lies beneath the caller's own cgroup, an absolute one
+// ("/jobs") is from the cgroup root; empty means $RCON_PARENT, else the
 // project's own parent: "rcon" under the caller's cgroup on v1, /rcon on v2.
 //
 // When rec is not nil, its state file is claimed (see Claim) once the
