@@ -464,6 +464,12 @@ func Find(name string) (*Record, *Group, error) {
 // ErrBelowUsage refuses a memory limit below what the group uses now.
 var ErrBelowUsage = errors.New("memory limit below current usage")
 
+// ErrBadLimits is a limit the kernel would refuse, found before writing it.
+var ErrBadLimits = errors.New("invalid limits")
+
+// minCPUQuotaUS is the smallest CFS quota the kernel accepts (v1 and v2).
+const minCPUQuotaUS = 1000
+
 // SetLimits writes the limits r sets over those of the live group name
 // and records them, under the name's lock. A hard memory limit below the
 // group's current usage is refused with ErrBelowUsage unless force is set;
@@ -481,6 +487,12 @@ func SetLimits(name string, r *Resources, force bool) (*Record, error) {
 	}
 	defer g.Close()
 	merged := MergeLimits(rec.Limits, *r)
+	// The quota is checked on the merged limits: a new --cpu meets the
+	// group's own period, a new --cpu-period its own percentage.
+	if period, quota := merged.quota(); merged.CPUPercent > 0 && quota < minCPUQuotaUS {
+		return nil, fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
+			ErrBadLimits, name, merged.CPUPercent, period, quota, minCPUQuotaUS)
+	}
 	if r.Mem > 0 {
 		if st, err := g.Stats(); err == nil && uint64(r.Mem) < st.MemCurrent && !force {
 			return nil, fmt.Errorf("%w: %s uses %s now, the new limit is %s; on cgroup v%d the kernel would %s (--force does it anyway)",

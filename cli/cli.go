@@ -150,7 +150,9 @@ func (c *Common) Apply(s *launch.Spec, set map[string]bool) error {
 	return c.applyNS(s, set)
 }
 
-// Apply writes the limits that were set into r.
+// Apply writes the limits that were set into r. The CPU quota is checked
+// by the caller (checkQuota) once r holds everything it will hold: for a
+// run that includes the profile, for rcon set the group's live limits.
 func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 	if set["cpu"] {
 		if l.CPU <= 0 {
@@ -163,9 +165,6 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 			return usage("--cpu-period %d: must be between 1000 and 1000000 microseconds", l.CPUPeriod)
 		}
 		r.CPUPeriod = l.CPUPeriod
-	}
-	if err := checkQuota(r, set); err != nil {
-		return err
 	}
 	if set["cpu-weight"] {
 		if l.CPUWeight < 1 || l.CPUWeight > 10000 {

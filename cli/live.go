@@ -25,7 +25,11 @@ type AttachCmd struct {
 // empty, by the next rcon run, leave or gc.
 func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 	var r cgroupfs.Resources
-	if err := c.Limits.Apply(&r, explicit(ctx)); err != nil {
+	set := explicit(ctx)
+	if err := c.Limits.Apply(&r, set); err != nil {
+		return Exit(tool, err)
+	}
+	if err := checkQuota(&r, set); err != nil {
 		return Exit(tool, err)
 	}
 	if c.Name != "" {

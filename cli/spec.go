@@ -19,6 +19,9 @@ func Spec(tool string, ctx *kong.Context, c *Common, limits *Limits, group *Grou
 		if err := limits.Apply(&s.Resources, set); err != nil {
 			return nil, err
 		}
+		if err := checkQuota(&s.Resources, set); err != nil {
+			return nil, err
+		}
 	}
 	if group != nil {
 		if err := group.Apply(s, set); err != nil {

@@ -396,6 +396,26 @@ func TestAttachAndSetOnLiveGroups(t *testing.T) {
 	if g.Limits.CPUPercent != 70 || g.Limits.Pids != 50 {
 		t.Errorf("rcon ps shows limits %+v, want cpu 70, pids 50", g.Limits)
 	}
+	// The quota is checked on the group's merged limits: a period that
+	// makes its 70% too small a quota is refused and changes nothing; a
+	// small --cpu is judged with the group's own period.
+	r = rcon(t, "set", name, "--cpu-period", "1000")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "below the kernel's minimum") {
+		t.Errorf("set --cpu-period 1000 on a 70%% group: exit %d, stderr %q; want 125 naming the minimum", r.Code, r.Stderr)
+	}
+	if got := readLimit(t, g, file); got != want(70) {
+		t.Errorf("after a refused set %s = %q, want %q unchanged", file, got, want(70))
+	}
+	if r := rcon(t, "set", name, "--cpu-period", "1000000"); r.Code != 0 {
+		t.Fatalf("set --cpu-period 1000000: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := rcon(t, "set", name, "--cpu", "0.5"); r.Code != 0 {
+		t.Errorf("set --cpu 0.5 with a 1 s period (a 5000 µs quota): exit %d: %s", r.Code, r.Stderr)
+	}
+	quota := readLimit(t, psGroupNamed(t, name), file)
+	if !strings.HasPrefix(quota, "5000") {
+		t.Errorf("after set --cpu 0.5 over a 1 s period %s = %q, want a 5000 µs quota", file, quota)
+	}
 	if r := rcon(t, "set", "rcontest-no-such-group", "--cpu", "10"); r.Code != 125 {
 		t.Errorf("set on a missing group: exit %d, want 125", r.Code)
 	}
