@@ -276,3 +276,39 @@ func TestNSUnknownNameExits125(t *testing.T) {
 		}
 	}
 }
+
+// publicCapcon is a copy of capcon that nobody can run, in a directory
+// removed at the end (go test's temp dirs are 0700).
+func publicCapcon(t *testing.T) string {
+	t.Helper()
+	return copyExec(t, filepath.Join(binDir, "capcon"), publicDir(t), "capcon", 0o755)
+}
+
+func TestNSUserUnprivilegedKeepsCapInside(t *testing.T) {
+	needRoot(t)
+	// Inside its own user namespace nobody is root and holds every
+	// capability, so it may keep one; the host's empty sets must not be
+	// what --keep is checked against.
+	pub := publicCapcon(t)
+	r := asNobody(t, pub, "--unshare", "user,net", "--keep", "net_admin", "--", "grep", "Cap", "/proc/self/status")
+	if r.Code != 0 {
+		t.Fatalf("nobody: capcon --unshare user,net --keep net_admin: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	const netAdmin = "0000000000001000" // 1 << CAP_NET_ADMIN (12)
+	st := statusFields(r.Stdout)
+	for k, want := range map[string]string{"CapEff": netAdmin, "CapPrm": netAdmin, "CapBnd": netAdmin, "CapInh": netAdmin, "CapAmb": netAdmin} {
+		if st[k] != want {
+			t.Errorf("%s = %q, want %q\n%s", k, st[k], want, r.Stdout)
+		}
+	}
+	// Outside a user namespace nobody still cannot keep what it lacks.
+	r = asNobody(t, pub, "--keep", "net_admin", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "not held") {
+		t.Errorf("nobody: capcon --keep net_admin without a user namespace: exit %d, stderr %q; want 125 \"not held\"", r.Code, r.Stderr)
+	}
+	// A bad name is still refused before anything starts.
+	r = asNobody(t, pub, "--unshare", "user", "--keep", "net_bogus", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "net_bogus") {
+		t.Errorf("nobody: capcon --unshare user --keep net_bogus: exit %d, stderr %q; want 125 naming it", r.Code, r.Stderr)
+	}
+}

@@ -91,7 +91,18 @@ func run(s *Spec) (int, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	prepare, err := s.capsPlan(cmd)
+	var prepare func() error
+	if s.NS.WantsUser() {
+		// In a new user namespace the capabilities are the init's there
+		// (all of them, for its root), not the caller's on the host: the
+		// init computes the real plan (initMain). Here only the names are
+		// checked, so bad input still fails before anything starts.
+		if s.Caps != nil {
+			err = s.Caps.Validate()
+		}
+	} else {
+		prepare, err = s.capsPlan(cmd)
+	}
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
