@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -310,5 +311,32 @@ func TestNSUserUnprivilegedKeepsCapInside(t *testing.T) {
 	r = asNobody(t, pub, "--unshare", "user", "--keep", "net_bogus", "--", "true")
 	if r.Code != 125 || !strings.Contains(r.Stderr, "net_bogus") {
 		t.Errorf("nobody: capcon --unshare user --keep net_bogus: exit %d, stderr %q; want 125 naming it", r.Code, r.Stderr)
+	}
+}
+
+// TestNSAloneLeavesNothing: without a pid namespace nothing kills the
+// namespace's processes for us. rcon's group ends them; capcon has no
+// group, so its init (user) or capcon itself (net, cgroup on the thread
+// path) must, as a child subreaper, once the command exits.
+func TestNSAloneLeavesNothing(t *testing.T) {
+	needRoot(t)
+	for i, ns := range []string{"user", "net", "cgroup", "user,net", "mount,uts,ipc"} {
+		for _, name := range []string{"capcon", "rcon"} {
+			// The sleep's output goes elsewhere, so it does not hold the
+			// pipe tool() reads until EOF. A grandchild (the subshell's)
+			// is orphaned to the subreaper before the command exits.
+			marker := fmt.Sprintf("314.7%d", i)
+			r := tool(t, name, "--unshare", ns, "--", "sh", "-c",
+				`sleep `+marker+` >/dev/null 2>&1 & echo $!; (sleep `+marker+`1 >/dev/null 2>&1 &)`)
+			mustOK(t, r)
+			pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
+			if err != nil {
+				t.Fatalf("%s --unshare %s: output %q", name, ns, r.Stdout)
+			}
+			if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cl, []byte(marker)) {
+				t.Errorf("%s --unshare %s: the command's background sleep (pid %d) still runs after %s returned", name, ns, pid, name)
+			}
+			leftOver(t, marker)
+		}
 	}
 }

@@ -126,6 +126,14 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	g := rg.group()
+	// Without a group nothing ends what the command leaves in its
+	// namespaces (the init does only on the init path): be its subreaper.
+	reap := g == nil && s.NS != nil && !s.NS.Empty()
+	if reap {
+		if err := becomeSubreaper(); err != nil {
+			return 0, fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+		}
+	}
 
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
@@ -151,6 +159,9 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if reap {
+		endDescendants(nil)
+	}
 	if s.WaitAll && g != nil {
 		waitEmpty(g, sigs)
 	}
