@@ -340,3 +340,31 @@ func TestNSAloneLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Issue 4 point 7: pruning applies to the command inside the namespaces,
+// last, not to the init; every set exact, ambient included.
+func TestNSWithCapabilityPruning(t *testing.T) {
+	needRoot(t)
+	script := fmt.Sprintf("echo $PPID; grep -E '%s' /proc/self/status", statusCmd[2])
+	r := capcon(t, "--unshare", "pid,mount", "--keep", "net_bind_service", "--user", "nobody", "--", "sh", "-c", script)
+	mustOK(t, r)
+	checkStatus(t, r.Stdout, nobody, netBindService, true)
+	// In the new pid namespace: the shell is the child of its PID 1.
+	if first, _, _ := strings.Cut(r.Stdout, "\n"); first != "1" {
+		t.Errorf("$PPID = %q, want 1 (the init of the pid namespace)", first)
+	}
+
+	// The README's example: root inside its own uts/ipc namespaces, but
+	// powerless.
+	before, _ := os.Hostname()
+	r = capcon(t, "--unshare", "uts,ipc", "--hostname", "sandbox", "--keep", "none", "--", "sh", "-c",
+		fmt.Sprintf("hostname; grep -E '%s' /proc/self/status", statusCmd[2]))
+	mustOK(t, r)
+	if first, _, _ := strings.Cut(r.Stdout, "\n"); first != "sandbox" {
+		t.Errorf("hostname inside = %q, want sandbox", first)
+	}
+	checkStatus(t, r.Stdout, "0", noCaps, true)
+	if after, _ := os.Hostname(); after != before {
+		t.Errorf("hostname outside changed: %q -> %q", before, after)
+	}
+}
