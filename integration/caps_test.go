@@ -711,3 +711,38 @@ func TestCapconUserGroupGroups(t *testing.T) {
 		t.Errorf("--groups with an unknown group: exit %d, stderr %q; want 125 naming it", r.Code, r.Stderr)
 	}
 }
+
+// A failure in the set-up before exec is the tool's (125); execve's own
+// refusals stay 126. Both come back from Go as a bare EPERM.
+func TestCapconStartFailureStatuses(t *testing.T) {
+	needRoot(t)
+	dir := publicDir(t)
+	pub := copyExec(t, filepath.Join(binDir, "capcon"), dir, "capcon", 0o755)
+	// In nobody's user namespace only its own uid is mapped and setgroups
+	// is denied: switching to another identity fails in Go's child.
+	r := asNobody(t, pub, "--unshare", "user", "--user", "nobody", "--", "true")
+	if r.Code != 125 || !strings.HasPrefix(r.Stderr, "capcon: ") || !strings.Contains(r.Stderr, "operation not permitted") {
+		t.Errorf("nobody: capcon --unshare user --user nobody: exit %d, stderr %q; want 125 with the EPERM", r.Code, r.Stderr)
+	}
+
+	// A program with a file capability (effective bit set) that the
+	// pruned bounding set cannot grant: execve itself says EPERM.
+	setcap := libcap(t, "setcap")
+	if setcap == "" {
+		return
+	}
+	prog := copyExec(t, "/bin/true", dir, "fcap-true", 0o755)
+	if out, err := exec.Command(setcap, "cap_net_raw+ep", prog).CombinedOutput(); err != nil {
+		t.Skipf("setcap on %s: %v %s (filesystem without xattrs?)", prog, err, out)
+	}
+	for _, args := range [][]string{{"--keep", "none"}, {"--keep", "none", "--user", "nobody"}} {
+		r := capcon(t, append(append(args, "--"), prog)...)
+		if r.Code != 126 || !strings.Contains(r.Stderr, "operation not permitted") {
+			t.Errorf("capcon %v -- (a program with cap_net_raw+ep): exit %d, stderr %q; want 126", args, r.Code, r.Stderr)
+		}
+	}
+	// Control: with the capability kept it runs.
+	if r := capcon(t, "--keep", "net_raw", "--", prog); r.Code != 0 {
+		t.Errorf("control: capcon --keep net_raw -- %s: exit %d, stderr %q", prog, r.Code, r.Stderr)
+	}
+}

@@ -217,7 +217,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		return 0, fail(ExitFailure, "%v", err)
 	}
 	if err := startIn(cmd, nil, prepare); err != nil {
-		return 0, startFailure(s.Argv[0], err)
+		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 	child := cmd.Process.Pid
 	tty := fromTerminal()
