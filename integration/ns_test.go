@@ -172,13 +172,33 @@ func TestNSHostnameInsideOnly(t *testing.T) {
 }
 
 func TestNSMountInsideInvisibleOutside(t *testing.T) {
+	needRoot(t)
 	dir := t.TempDir()
+	// The host's / may already be private (it is here: no shared: tag in
+	// its mountinfo), and then nothing would propagate even without the
+	// namespace's private remount. Make dir a shared mount of its own, so
+	// a mount on it inside would reach the host unless the namespace made
+	// its copy private.
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s on itself: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		for syscall.Unmount(dir, syscall.MNT_DETACH) == nil {
+		}
+	})
+	if err := syscall.Mount("", dir, "", syscall.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); !sharedMount(string(mi), dir) {
+		t.Fatalf("%s is not shared on the host:\n%s", dir, mi)
+	}
 	for _, ns := range []string{"mount", "pid,mount"} {
 		r := nsRun(t, "rcon", "--unshare", ns, "--", "sh", "-c",
-			`mount -t tmpfs rcon-ns-test `+dir+` && touch `+dir+`/inside && grep -c rcon-ns-test /proc/self/mountinfo`)
+			`mount -t tmpfs rcon-ns-test `+dir+` && touch `+dir+`/inside && grep -c rcon-ns-test /proc/self/mountinfo; grep -c ' shared:' /proc/self/mountinfo || true`)
 		mustOK(t, r)
-		if strings.TrimSpace(r.Stdout) != "1" {
-			t.Errorf("%s: mount not seen inside: %q", ns, r.Stdout)
+		// One tmpfs seen inside; not one mount inside propagates.
+		if got := strings.Fields(r.Stdout); len(got) != 2 || got[0] != "1" || got[1] != "0" {
+			t.Errorf("%s: inside: %q; want the mount seen once and no shared: mount (/ recursively private)", ns, r.Stdout)
 		}
 		mi, _ := os.ReadFile("/proc/self/mountinfo")
 		if bytes.Contains(mi, []byte("rcon-ns-test")) {
@@ -189,6 +209,18 @@ func TestNSMountInsideInvisibleOutside(t *testing.T) {
 			t.Errorf("%s: a file written on the inside mount is visible outside", ns)
 		}
 	}
+}
+
+// sharedMount reports whether mountinfo has dir as a mount point with a
+// shared: peer group tag.
+func sharedMount(mountinfo, dir string) bool {
+	for _, l := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 6 && f[4] == dir && strings.Contains(l, " shared:") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestNSUserUnprivilegedGetsRoot(t *testing.T) {
