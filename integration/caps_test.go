@@ -4,7 +4,8 @@ package integration
 // real kernel. Every claim is read from /proc/self/status of the program
 // capcon exec'd, and cross-checked with libcap's capsh and getpcaps when
 // they are installed (the cgroup v2 VM has only busybox: then the
-// cross-checks are skipped with a log line, the /proc checks still run).
+// cross-checks are skipped with a log line, the /proc checks still run;
+// under CI=true a missing tool fails, see libcap).
 
 import (
 	"bufio"
@@ -69,8 +70,11 @@ func checkStatus(t *testing.T, out, uid, set string, nnp bool) {
 	}
 }
 
-// libcap returns the path of a libcap tool (capsh, getpcaps), or "" after
-// logging why the cross-check is skipped.
+// libcap returns the path of a libcap tool (capsh, getpcaps, setcap), or
+// "" after logging why the cross-check is skipped. Under CI=true (.ci/run
+// sets it, and installs libcap2-bin) a missing tool fails the test
+// instead: there the cross-checks must not vanish silently. The v2 VM,
+// which has only busybox, is not given CI.
 func libcap(t *testing.T, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -80,6 +84,9 @@ func libcap(t *testing.T, name string) string {
 		if p := filepath.Join(d, name); unix.Access(p, unix.X_OK) == nil {
 			return p
 		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("libcap's %s is not installed (package libcap2-bin), and CI=true requires the cross-check", name)
 	}
 	t.Logf("libcap's %s is not installed (package libcap2-bin): cross-check skipped", name)
 	return ""
