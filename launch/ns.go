@@ -90,7 +90,10 @@ func normalizedNS(s *Spec) (*nsjail.Spec, error) {
 	if err := ns.Normalize(); err != nil {
 		return nil, err
 	}
-	return &ns, nsjail.CheckPrivilege(&ns)
+	if err := nsjail.CheckPrivilege(&ns); err != nil {
+		return nil, err
+	}
+	return &ns, nsjail.CheckMapUser(&ns, os.Geteuid())
 }
 
 // needsInit: pid, user and chroot always; a cgroup namespace too on cgroup
