@@ -2,7 +2,8 @@
 # make bench: rcon against bare /bin/true, the C lower bound and the
 # libcgroup script a user would write, with hyperfine. cgroup v1 hosts
 # (this project's machines); needs root. Results: bench/out/ and the table
-# printed at the end, to be copied into docs/BENCHMARKS.md.
+# printed at the end, to be copied into docs/BENCHMARKS.md (the namespace
+# part, `bench/bench.sh ns`, into docs/NAMESPACES.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench needs root (real cgroups)" >&2; exit 1; }
@@ -21,6 +22,10 @@ cleanup() { rmdir "$root/cpu$cpu" "$root/memory$mem" "$root/pids$pids" 2>/dev/nu
 trap cleanup EXIT
 
 runs=${BENCH_RUNS:-300}
+part=${1:-all} # all, startup or ns (the namespace costs only)
+case $part in all | startup | ns) ;; *) echo "usage: bench/bench.sh [all|startup|ns]" >&2; exit 2 ;; esac
+
+if [ "$part" != ns ]; then
 hyperfine -N --warmup 20 --runs "$runs" --export-markdown bench/out/startup.md --export-json bench/out/startup.json \
 	-n bare '/bin/true' \
 	-n c-lower-bound "bench/out/cgroup-min $root/cpu$cpu $root/memory$mem $root/pids$pids /bin/true" \
@@ -35,4 +40,32 @@ r = {x["command"]: x for x in json.load(open("bench/out/startup.json"))["results
 m = lambda n: r[n]["mean"] * 1000
 print(f"\nrcon / C lower bound : {m('rcon')/m('c-lower-bound'):.2f}x (target <= 2x)")
 print(f"libcgroup / rcon     : {m('libcgroup-script')/m('rcon'):.2f}x (target >= 4x)")
+PY
+fi
+
+# Each namespace's added cost (issue 4 point 8; docs/NAMESPACES.md "Cost"):
+# every namespace alone, then all, against the same tool without --unshare.
+[ "$part" = startup ] && exit 0
+ns=()
+for n in pid mount net uts ipc user cgroup all; do
+	ns+=(-n "rcon --unshare $n" "bin/rcon --unshare $n -- /bin/true")
+done
+hyperfine -N --warmup 20 --runs "$runs" --export-markdown bench/out/ns.md --export-json bench/out/ns.json \
+	-n rcon 'bin/rcon -- /bin/true' "${ns[@]}" \
+	-n 'rcon --unshare pid,mount' 'bin/rcon --unshare pid,mount -- /bin/true' \
+	-n capcon 'bin/capcon -- /bin/true' \
+	-n 'capcon --unshare net' 'bin/capcon --unshare net -- /bin/true' \
+	-n 'capcon --unshare user' 'bin/capcon --unshare user -- /bin/true' \
+	-n 'capcon --unshare pid,mount' 'bin/capcon --unshare pid,mount -- /bin/true'
+
+python3 - <<'PY'
+import json, statistics
+res = json.load(open("bench/out/ns.json"))["results"]
+med = {x["command"]: statistics.median(x["times"]) * 1000 for x in res}
+print(f"\n| command | median ms | min ms | max ms | added (median) |\n|---|---:|---:|---:|---:|")
+for x in res:
+    c = x["command"]
+    base = "capcon" if c.startswith("capcon") else "rcon"
+    add = "—" if c == base else f"{med[c] - med[base]:+.1f}"
+    print(f"| `{c}` | {med[c]:.1f} | {x['min']*1000:.1f} | {x['max']*1000:.1f} | {add} |")
 PY

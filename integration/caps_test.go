@@ -4,7 +4,8 @@ package integration
 // real kernel. Every claim is read from /proc/self/status of the program
 // capcon exec'd, and cross-checked with libcap's capsh and getpcaps when
 // they are installed (the cgroup v2 VM has only busybox: then the
-// cross-checks are skipped with a log line, the /proc checks still run).
+// cross-checks are skipped with a log line, the /proc checks still run;
+// under CI=true a missing tool fails, see libcap).
 
 import (
 	"bufio"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,8 +70,11 @@ func checkStatus(t *testing.T, out, uid, set string, nnp bool) {
 	}
 }
 
-// libcap returns the path of a libcap tool (capsh, getpcaps), or "" after
-// logging why the cross-check is skipped.
+// libcap returns the path of a libcap tool (capsh, getpcaps, setcap), or
+// "" after logging why the cross-check is skipped. Under CI=true (.ci/run
+// sets it, and installs libcap2-bin) a missing tool fails the test
+// instead: there the cross-checks must not vanish silently. The v2 VM,
+// which has only busybox, is not given CI.
 func libcap(t *testing.T, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
@@ -79,6 +84,9 @@ func libcap(t *testing.T, name string) string {
 		if p := filepath.Join(d, name); unix.Access(p, unix.X_OK) == nil {
 			return p
 		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("libcap's %s is not installed (package libcap2-bin), and CI=true requires the cross-check", name)
 	}
 	t.Logf("libcap's %s is not installed (package libcap2-bin): cross-check skipped", name)
 	return ""
@@ -596,5 +604,152 @@ func TestCapconShowNamesSets(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("capcon show printed %d capability sets, want 5:\n%s", n, r.Stdout)
+	}
+}
+
+// groupDB parses /etc/group: gid by name and the member lists, which is
+// what Go's pure (CGO_ENABLED=0) user package reads too.
+func groupDB(t *testing.T) (gids map[string]int, members map[string][]int) {
+	t.Helper()
+	data, err := os.ReadFile("/etc/group")
+	if err != nil {
+		t.Skipf("no /etc/group: %v", err)
+	}
+	gids, members = map[string]int{}, map[string][]int{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) != 4 {
+			continue
+		}
+		gid, err := strconv.Atoi(f[2])
+		if err != nil {
+			continue
+		}
+		gids[f[0]] = gid
+		for _, m := range strings.Split(f[3], ",") {
+			if m != "" {
+				members[m] = append(members[m], gid)
+			}
+		}
+	}
+	return gids, members
+}
+
+// groupsLine is the Groups: line of /proc/PID/status for gids: the
+// kernel keeps supplementary groups sorted and unique.
+func groupsLine(gids ...int) string {
+	sort.Ints(gids)
+	var out []string
+	for i, g := range gids {
+		if i == 0 || g != gids[i-1] {
+			out = append(out, strconv.Itoa(g))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// --user, --group, --groups as the command sees them (Gid and Groups of
+// /proc/self/status), for capcon and rcon (the same code).
+func TestCapconUserGroupGroups(t *testing.T) {
+	needRoot(t)
+	gids, members := groupDB(t)
+	for _, g := range []string{"nogroup", "daemon"} {
+		if _, ok := gids[g]; !ok {
+			t.Skipf("no group %s in /etc/group", g)
+		}
+	}
+	nog, daemon := gids["nogroup"], gids["daemon"]
+	second, secondGid := "adm", gids["adm"]
+	if _, ok := gids[second]; !ok {
+		second, secondGid = "users", gids["users"]
+	}
+	gidLine := func(g int) string { return strings.TrimSpace(strings.Repeat(strconv.Itoa(g)+" ", 4)) }
+	cmd := []string{"grep", "-E", "^(Uid|Gid|Groups):", "/proc/self/status"}
+	type want struct{ uid, gid, groups string }
+	cases := []struct {
+		args []string
+		want want
+	}{
+		// The user's own primary group and its memberships (none).
+		{[]string{"--user", "nobody"}, want{nobody, gidLine(nog), groupsLine(nog)}},
+		// --group changes the primary group only.
+		{[]string{"--user", "nobody", "--group", "daemon"}, want{nobody, gidLine(daemon), groupsLine(nog)}},
+		// --groups replaces the supplementary list.
+		{[]string{"--user", "nobody", "--groups", "daemon," + second}, want{nobody, gidLine(nog), groupsLine(daemon, secondGid)}},
+		{[]string{"--user", "nobody", "--group", "daemon", "--groups", second}, want{nobody, gidLine(daemon), groupsLine(secondGid)}},
+		// Numeric ids need no database entry.
+		{[]string{"--user", "nobody", "--group", "4242", "--groups", "4243,4244"}, want{nobody, gidLine(4242), groupsLine(4243, 4244)}},
+		// Root keeps its uid; its own groups are replaced.
+		{[]string{"--group", "daemon", "--groups", second}, want{"0", gidLine(daemon), groupsLine(secondGid)}},
+	}
+	// A system user with supplementary groups in the database (postgres
+	// in ssl-cert, say): the default list holds them all.
+	for name, sup := range members {
+		out, err := exec.Command("id", "-g", name).Output()
+		if err != nil {
+			continue
+		}
+		uid, _ := exec.Command("id", "-u", name).Output()
+		primary, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		cases = append(cases, struct {
+			args []string
+			want want
+		}{[]string{"--user", name}, want{strings.TrimSpace(string(uid)), gidLine(primary), groupsLine(append([]int{primary}, sup...)...)}})
+		break
+	}
+	for _, name := range []string{"capcon", "rcon"} {
+		for _, c := range cases {
+			r := tool(t, name, append(append(c.args[:len(c.args):len(c.args)], "--"), cmd...)...)
+			if r.Code != 0 {
+				t.Errorf("%s %v: exit %d: %s", name, c.args, r.Code, r.Stderr)
+				continue
+			}
+			st := statusFields(r.Stdout)
+			got := want{strings.Fields(st["Uid"] + " ?")[0], st["Gid"], st["Groups"]}
+			if got != c.want {
+				t.Errorf("%s %v: uid %q gid %q groups %q; want uid %q gid %q groups %q", name, c.args,
+					got.uid, got.gid, got.groups, c.want.uid, c.want.gid, c.want.groups)
+			}
+		}
+	}
+	// An unknown group is refused, naming it.
+	r := capcon(t, "--user", "nobody", "--groups", "daemon,no-such-group-rcontest", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "no-such-group-rcontest") {
+		t.Errorf("--groups with an unknown group: exit %d, stderr %q; want 125 naming it", r.Code, r.Stderr)
+	}
+}
+
+// A failure in the set-up before exec is the tool's (125); execve's own
+// refusals stay 126. Both come back from Go as a bare EPERM.
+func TestCapconStartFailureStatuses(t *testing.T) {
+	needRoot(t)
+	dir := publicDir(t)
+	pub := copyExec(t, filepath.Join(binDir, "capcon"), dir, "capcon", 0o755)
+	// In nobody's user namespace only its own uid is mapped and setgroups
+	// is denied: switching to another identity fails in Go's child.
+	r := asNobody(t, pub, "--unshare", "user", "--user", "nobody", "--", "true")
+	if r.Code != 125 || !strings.HasPrefix(r.Stderr, "capcon: ") || !strings.Contains(r.Stderr, "operation not permitted") {
+		t.Errorf("nobody: capcon --unshare user --user nobody: exit %d, stderr %q; want 125 with the EPERM", r.Code, r.Stderr)
+	}
+
+	// A program with a file capability (effective bit set) that the
+	// pruned bounding set cannot grant: execve itself says EPERM.
+	setcap := libcap(t, "setcap")
+	if setcap == "" {
+		return
+	}
+	prog := copyExec(t, "/bin/true", dir, "fcap-true", 0o755)
+	if out, err := exec.Command(setcap, "cap_net_raw+ep", prog).CombinedOutput(); err != nil {
+		t.Skipf("setcap on %s: %v %s (filesystem without xattrs?)", prog, err, out)
+	}
+	for _, args := range [][]string{{"--keep", "none"}, {"--keep", "none", "--user", "nobody"}} {
+		r := capcon(t, append(append(args, "--"), prog)...)
+		if r.Code != 126 || !strings.Contains(r.Stderr, "operation not permitted") {
+			t.Errorf("capcon %v -- (a program with cap_net_raw+ep): exit %d, stderr %q; want 126", args, r.Code, r.Stderr)
+		}
+	}
+	// Control: with the capability kept it runs.
+	if r := capcon(t, "--keep", "net_raw", "--", prog); r.Code != 0 {
+		t.Errorf("control: capcon --keep net_raw -- %s: exit %d, stderr %q", prog, r.Code, r.Stderr)
 	}
 }

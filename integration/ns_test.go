@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,13 +172,33 @@ func TestNSHostnameInsideOnly(t *testing.T) {
 }
 
 func TestNSMountInsideInvisibleOutside(t *testing.T) {
+	needRoot(t)
 	dir := t.TempDir()
+	// The host's / may already be private (it is here: no shared: tag in
+	// its mountinfo), and then nothing would propagate even without the
+	// namespace's private remount. Make dir a shared mount of its own, so
+	// a mount on it inside would reach the host unless the namespace made
+	// its copy private.
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s on itself: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		for syscall.Unmount(dir, syscall.MNT_DETACH) == nil {
+		}
+	})
+	if err := syscall.Mount("", dir, "", syscall.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); !sharedMount(string(mi), dir) {
+		t.Fatalf("%s is not shared on the host:\n%s", dir, mi)
+	}
 	for _, ns := range []string{"mount", "pid,mount"} {
 		r := nsRun(t, "rcon", "--unshare", ns, "--", "sh", "-c",
-			`mount -t tmpfs rcon-ns-test `+dir+` && touch `+dir+`/inside && grep -c rcon-ns-test /proc/self/mountinfo`)
+			`mount -t tmpfs rcon-ns-test `+dir+` && touch `+dir+`/inside && grep -c rcon-ns-test /proc/self/mountinfo; grep -c ' shared:' /proc/self/mountinfo || true`)
 		mustOK(t, r)
-		if strings.TrimSpace(r.Stdout) != "1" {
-			t.Errorf("%s: mount not seen inside: %q", ns, r.Stdout)
+		// One tmpfs seen inside; not one mount inside propagates.
+		if got := strings.Fields(r.Stdout); len(got) != 2 || got[0] != "1" || got[1] != "0" {
+			t.Errorf("%s: inside: %q; want the mount seen once and no shared: mount (/ recursively private)", ns, r.Stdout)
 		}
 		mi, _ := os.ReadFile("/proc/self/mountinfo")
 		if bytes.Contains(mi, []byte("rcon-ns-test")) {
@@ -188,6 +209,18 @@ func TestNSMountInsideInvisibleOutside(t *testing.T) {
 			t.Errorf("%s: a file written on the inside mount is visible outside", ns)
 		}
 	}
+}
+
+// sharedMount reports whether mountinfo has dir as a mount point with a
+// shared: peer group tag.
+func sharedMount(mountinfo, dir string) bool {
+	for _, l := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 6 && f[4] == dir && strings.Contains(l, " shared:") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestNSUserUnprivilegedGetsRoot(t *testing.T) {
@@ -274,5 +307,96 @@ func TestNSUnknownNameExits125(t *testing.T) {
 		if r.Code != 125 || !strings.Contains(r.Stderr, "bogus") {
 			t.Errorf("%s --unshare pid,bogus: exit %d, stderr %q; want 125 naming bogus", name, r.Code, r.Stderr)
 		}
+	}
+}
+
+// publicCapcon is a copy of capcon that nobody can run, in a directory
+// removed at the end (go test's temp dirs are 0700).
+func publicCapcon(t *testing.T) string {
+	t.Helper()
+	return copyExec(t, filepath.Join(binDir, "capcon"), publicDir(t), "capcon", 0o755)
+}
+
+func TestNSUserUnprivilegedKeepsCapInside(t *testing.T) {
+	needRoot(t)
+	// Inside its own user namespace nobody is root and holds every
+	// capability, so it may keep one; the host's empty sets must not be
+	// what --keep is checked against.
+	pub := publicCapcon(t)
+	r := asNobody(t, pub, "--unshare", "user,net", "--keep", "net_admin", "--", "grep", "Cap", "/proc/self/status")
+	if r.Code != 0 {
+		t.Fatalf("nobody: capcon --unshare user,net --keep net_admin: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	const netAdmin = "0000000000001000" // 1 << CAP_NET_ADMIN (12)
+	st := statusFields(r.Stdout)
+	for k, want := range map[string]string{"CapEff": netAdmin, "CapPrm": netAdmin, "CapBnd": netAdmin, "CapInh": netAdmin, "CapAmb": netAdmin} {
+		if st[k] != want {
+			t.Errorf("%s = %q, want %q\n%s", k, st[k], want, r.Stdout)
+		}
+	}
+	// Outside a user namespace nobody still cannot keep what it lacks.
+	r = asNobody(t, pub, "--keep", "net_admin", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "not held") {
+		t.Errorf("nobody: capcon --keep net_admin without a user namespace: exit %d, stderr %q; want 125 \"not held\"", r.Code, r.Stderr)
+	}
+	// A bad name is still refused before anything starts.
+	r = asNobody(t, pub, "--unshare", "user", "--keep", "net_bogus", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "net_bogus") {
+		t.Errorf("nobody: capcon --unshare user --keep net_bogus: exit %d, stderr %q; want 125 naming it", r.Code, r.Stderr)
+	}
+}
+
+// TestNSAloneLeavesNothing: without a pid namespace nothing kills the
+// namespace's processes for us. rcon's group ends them; capcon has no
+// group, so its init (user) or capcon itself (net, cgroup on the thread
+// path) must, as a child subreaper, once the command exits.
+func TestNSAloneLeavesNothing(t *testing.T) {
+	needRoot(t)
+	for i, ns := range []string{"user", "net", "cgroup", "user,net", "mount,uts,ipc"} {
+		for _, name := range []string{"capcon", "rcon"} {
+			// The sleep's output goes elsewhere, so it does not hold the
+			// pipe tool() reads until EOF. A grandchild (the subshell's)
+			// is orphaned to the subreaper before the command exits.
+			marker := fmt.Sprintf("314.7%d", i)
+			r := tool(t, name, "--unshare", ns, "--", "sh", "-c",
+				`sleep `+marker+` >/dev/null 2>&1 & echo $!; (sleep `+marker+`1 >/dev/null 2>&1 &)`)
+			mustOK(t, r)
+			pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout))
+			if err != nil {
+				t.Fatalf("%s --unshare %s: output %q", name, ns, r.Stdout)
+			}
+			if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && bytes.Contains(cl, []byte(marker)) {
+				t.Errorf("%s --unshare %s: the command's background sleep (pid %d) still runs after %s returned", name, ns, pid, name)
+			}
+			leftOver(t, marker)
+		}
+	}
+}
+
+// Issue 4 point 7: pruning applies to the command inside the namespaces,
+// last, not to the init; every set exact, ambient included.
+func TestNSWithCapabilityPruning(t *testing.T) {
+	needRoot(t)
+	script := fmt.Sprintf("echo $PPID; grep -E '%s' /proc/self/status", statusCmd[2])
+	r := capcon(t, "--unshare", "pid,mount", "--keep", "net_bind_service", "--user", "nobody", "--", "sh", "-c", script)
+	mustOK(t, r)
+	checkStatus(t, r.Stdout, nobody, netBindService, true)
+	// In the new pid namespace: the shell is the child of its PID 1.
+	if first, _, _ := strings.Cut(r.Stdout, "\n"); first != "1" {
+		t.Errorf("$PPID = %q, want 1 (the init of the pid namespace)", first)
+	}
+
+	// The README's example: root inside its own uts/ipc namespaces, but
+	// powerless.
+	before, _ := os.Hostname()
+	r = capcon(t, "--unshare", "uts,ipc", "--hostname", "sandbox", "--keep", "none", "--", "sh", "-c",
+		fmt.Sprintf("hostname; grep -E '%s' /proc/self/status", statusCmd[2]))
+	mustOK(t, r)
+	if first, _, _ := strings.Cut(r.Stdout, "\n"); first != "sandbox" {
+		t.Errorf("hostname inside = %q, want sandbox", first)
+	}
+	checkStatus(t, r.Stdout, "0", noCaps, true)
+	if after, _ := os.Hostname(); after != before {
+		t.Errorf("hostname outside changed: %q -> %q", before, after)
 	}
 }

@@ -13,8 +13,9 @@ package launch
 //     the inside set-up, then starts the real command with the caller's
 //     credential and capability plan from a locked thread (startIn), as Run
 //     would have, forwards signals, reaps every orphan, and exits with the
-//     command's status (128+N when a signal N ended it). With a pid
-//     namespace it is PID 1 and kills what is left when the command exits.
+//     command's status (128+N when a signal N ended it). When the command
+//     exits it kills what is left: with a pid namespace as PID 1
+//     (kill(-1)), without one as a child subreaper (endDescendants).
 //
 // A run without namespaces pays nothing: MaybeInit is one getenv.
 
@@ -89,7 +90,10 @@ func normalizedNS(s *Spec) (*nsjail.Spec, error) {
 	if err := ns.Normalize(); err != nil {
 		return nil, err
 	}
-	return &ns, nsjail.CheckPrivilege(&ns)
+	if err := nsjail.CheckPrivilege(&ns); err != nil {
+		return nil, err
+	}
+	return &ns, nsjail.CheckMapUser(&ns, os.Geteuid())
 }
 
 // needsInit: pid, user and chroot always; a cgroup namespace too on cgroup
@@ -170,10 +174,18 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 	pid1 := os.Getpid() == 1
 	// Name the init in ps (its executable is /proc/self/exe, "exe").
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(s.tool()+"-init"), 0)[0])), 0, 0, 0)
+	var proc *os.File
 	if !pid1 {
 		// Without a pid namespace, orphans of the command still come to
-		// us, not to the host's init.
-		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		// us, not to the host's init, and are ended when it exits (see
+		// endDescendants). /proc is opened now: a chroot hides it.
+		if err := becomeSubreaper(); err != nil {
+			return 0, fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+		}
+		if f, err := os.Open("/proc"); err == nil {
+			proc = f
+			defer f.Close()
+		}
 	}
 	// Catch before the command exists, so nothing is lost in between.
 	sigs := make(chan os.Signal, 64)
@@ -208,7 +220,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		return 0, fail(ExitFailure, "%v", err)
 	}
 	if err := startIn(cmd, nil, prepare); err != nil {
-		return 0, startFailure(s.Argv[0], err)
+		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 	child := cmd.Process.Pid
 	tty := fromTerminal()
@@ -247,6 +259,11 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 				break
 			}
 		}
+	} else {
+		// Not PID 1: nobody else would end what the command left (it
+		// is reparented to us, then to the host's init when we exit),
+		// and kill(-1) would reach the host's processes.
+		endDescendants(proc)
 	}
 	if ws.Signaled() {
 		return exitSignalBase + int(ws.Signal()), nil

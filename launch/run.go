@@ -91,7 +91,18 @@ func run(s *Spec) (int, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	prepare, err := s.capsPlan(cmd)
+	var prepare func() error
+	if s.NS.WantsUser() {
+		// In a new user namespace the capabilities are the init's there
+		// (all of them, for its root), not the caller's on the host: the
+		// init computes the real plan (initMain). Here only the names are
+		// checked, so bad input still fails before anything starts.
+		if s.Caps != nil {
+			err = s.Caps.Validate()
+		}
+	} else {
+		prepare, err = s.capsPlan(cmd)
+	}
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
@@ -115,13 +126,21 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	g := rg.group()
+	// Without a group nothing ends what the command leaves in its
+	// namespaces (the init does only on the init path): be its subreaper.
+	reap := g == nil && s.NS != nil && !s.NS.Empty()
+	if reap {
+		if err := becomeSubreaper(); err != nil {
+			return 0, fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+		}
+	}
 
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
 	if err := startIn(cmd, g, prepare); err != nil {
 		rg.end(s)
-		return 0, startFailure(s.Argv[0], err)
+		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 
 	// 4. Wait, passing signals on.
@@ -140,6 +159,9 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if reap {
+		endDescendants(nil)
+	}
 	if s.WaitAll && g != nil {
 		waitEmpty(g, sigs)
 	}
@@ -232,20 +254,70 @@ func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc ch
 	errc <- cmd.Start()
 }
 
-// startFailure maps a failed start to 126 or 127 as shells do.
-func startFailure(name string, err error) error {
+// startFailure maps a failed cmd.Start to an exit status. Go reports an
+// error of its child (after the fork, before the exec) and one of execve
+// itself the same way, a bare errno, so the errno and what the child had
+// to do decide:
+//
+//   - 127: ENOENT. Only execve can give it (the file or its interpreter is
+//     missing): we never set Dir or Chroot, the child's only steps that
+//     look up paths.
+//   - 126 ("found but could not be run", as shells say): errnos only
+//     execve gives here: EACCES (no x bit, a noexec mount, an LSM),
+//     ENOEXEC, EISDIR, ETXTBSY, ENOTDIR, ELOOP, ENAMETOOLONG, E2BIG,
+//     ELIBBAD.
+//   - EPERM is both. execve gives it for a file whose capabilities (with
+//     the effective bit) exceed the bounding set, which capcon itself
+//     prunes: `capcon --keep none -- ping`. But setgroups, setgid, setuid,
+//     the ambient raise and clone(CLONE_NEW*) in Go's child give it too,
+//     and those are the tool's failures (125): `--user` in a user
+//     namespace with one id mapped, say. So EPERM is 126 when the child
+//     had none of those steps, or when the file has file capabilities
+//     (what makes execve say EPERM); else 125. An LSM or seccomp filter
+//     refusing the exec with EPERM after such steps is misreported as 125.
+//   - Everything else is ours, 125: EINVAL (an id that does not map),
+//     EAGAIN (fork against a pids limit, or RLIMIT_NPROC for the new
+//     user, which execve checks), ENOMEM, EBADF (the cgroup fd), ...
+//
+// lookPath has already refused what it could tell (missing, directory,
+// no x bit), so these are races, interpreters and the kernel's own
+// reasons.
+func startFailure(name string, cmd *exec.Cmd, err error) error {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f
 	}
 	switch {
 	case errors.Is(err, syscall.ENOENT):
-		return fail(ExitNotFound, "%s: %v", name, err)
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC),
-		errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EPERM):
-		return fail(ExitNotExec, "%s: %v", name, err)
+		return &Failure{Status: ExitNotFound, Err: fmt.Errorf("%s: %w", name, err)}
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR),
+		errors.Is(err, syscall.ETXTBSY), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP),
+		errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.E2BIG), errors.Is(err, syscall.ELIBBAD):
+		return &Failure{Status: ExitNotExec, Err: fmt.Errorf("%s: %w", name, err)}
+	case errors.Is(err, syscall.EPERM):
+		if !childSetup(cmd.SysProcAttr) || execDenies(cmd.Path) {
+			return &Failure{Status: ExitNotExec, Err: fmt.Errorf("%s: %w", name, err)}
+		}
+		return &Failure{Status: ExitFailure, Err: fmt.Errorf("start %s: %w (switching user or groups, raising ambient capabilities or creating namespaces before the exec)", name, err)}
 	}
-	return fail(ExitFailure, "start %s: %v", name, err)
+	return &Failure{Status: ExitFailure, Err: fmt.Errorf("start %s: %w", name, err)}
+}
+
+// childSetup reports whether Go's child does anything that can fail with
+// EPERM between fork and exec.
+func childSetup(a *syscall.SysProcAttr) bool {
+	return a != nil && (a.Credential != nil || len(a.AmbientCaps) > 0 || a.Cloneflags != 0 ||
+		a.Unshareflags != 0 || a.UidMappings != nil || a.GidMappings != nil || a.Chroot != "" ||
+		a.Setsid || a.Setpgid || a.Setctty || a.Ptrace || a.Foreground)
+}
+
+// execDenies reports whether the file has what makes execve fail with
+// EPERM: file capabilities (security.capability). (The set-id cases the
+// man page lists, nosuid or traced, are downgrades on current kernels,
+// not errors.)
+func execDenies(path string) bool {
+	_, err := unix.Getxattr(path, "security.capability", nil)
+	return err == nil
 }
 
 // lookPath finds the command as execvp would, telling "not there" (127)

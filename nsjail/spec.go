@@ -139,6 +139,10 @@ func (b Bind) target() string {
 	return b.Src
 }
 
+// WantsUser reports whether s asks for a new user namespace, directly or
+// through MapUser (before or after Normalize). A nil Spec does not.
+func (s *Spec) WantsUser() bool { return s != nil && (s.User || s.MapUser) }
+
 // Empty reports whether s asks for no namespace at all.
 func (s *Spec) Empty() bool {
 	return s == nil || !(s.PID || s.Mount || s.Net || s.UTS || s.IPC || s.User || s.Cgroup ||

@@ -245,13 +245,52 @@ func pivot(root string) error {
 	return unix.Chdir("/")
 }
 
+// ErrCgo is why DropAmbient cannot work in this binary: it needs
+// syscall.AllThreadsSyscall, which Go refuses (ENOTSUP) in a program
+// linked with cgo, whose C threads it cannot reach. Our binaries link cgo
+// whenever CGO_ENABLED=1 (os/user then uses the C library), so the
+// Makefile and the tests build with CGO_ENABLED=0.
+var ErrCgo = errors.New("--map-user without root needs a binary built with CGO_ENABLED=0 (as `make` builds it): " +
+	"this one links cgo, and Go cannot change the capabilities of every thread of a cgo program")
+
+// allThreads runs a raw syscall on every thread of the process, turning
+// the cgo refusal into ErrCgo.
+func allThreads(what string, trap, a1, a2, a3 uintptr) error {
+	_, _, e := syscall.AllThreadsSyscall(trap, a1, a2, a3)
+	return allThreadsErr(what, e)
+}
+
+func allThreadsErr(what string, e syscall.Errno) error {
+	switch e {
+	case 0:
+		return nil
+	case syscall.ENOTSUP:
+		return fmt.Errorf("%w (%s: syscall.AllThreadsSyscall: %w)", ErrCgo, what, e)
+	}
+	return fmt.Errorf("%s: %w", what, e)
+}
+
+// CheckMapUser fails with ErrCgo, before anything is started, when s
+// needs DropAmbient in the init (MapUser for a non-root caller) and this
+// binary cannot do it. The probe is harmless (PR_CAP_AMBIENT_IS_SET on
+// every thread) and runs only for such specs.
+func CheckMapUser(s *Spec, uid int) error {
+	if s == nil || !s.MapUser || uid == 0 {
+		return nil
+	}
+	return allThreads("probe", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, unix.CAP_SYS_ADMIN)
+}
+
 // DropAmbient clears the ambient and inheritable capability sets of every
 // thread of the process, so that a command started afterwards inherits
 // none (the MapUser init gets CAP_SYS_ADMIN and CAP_NET_ADMIN as ambient
-// capabilities, which needs them in the inheritable set too).
+// capabilities, which needs them in the inheritable set too). Every
+// thread, because the command may be forked from any of them; hence
+// AllThreadsSyscall, which does not work in a cgo-linked binary (ErrCgo;
+// the launcher checks with CheckMapUser first).
 func DropAmbient() error {
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 {
-		return fmt.Errorf("clear ambient capabilities: %w", e)
+	if err := allThreads("clear ambient capabilities", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
+		return err
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
@@ -259,10 +298,7 @@ func DropAmbient() error {
 		return fmt.Errorf("capget: %w", err)
 	}
 	data[0].Inheritable, data[1].Inheritable = 0, 0
-	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
-		return fmt.Errorf("clear inheritable capabilities: %w", e)
-	}
-	return nil
+	return allThreads("clear inheritable capabilities", unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
 }
 
 // LoopbackUp sets IFF_UP on "lo" in the current network namespace.

@@ -1,0 +1,182 @@
+package launch
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ending what a command leaves behind when no pid namespace and no group
+// do it: the namespace init without a pid namespace (user only, say) and
+// a run without a group (capcon --unshare net). The process is made a
+// child subreaper before the command starts, so everything the command
+// orphans is reparented to it rather than to the host's init, and after
+// the command exits endDescendants kills and reaps them.
+
+// becomeSubreaper makes orphaned descendants of this process its children.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// endDescendants SIGKILLs this process's children and reaps them, over
+// and over, until wait4 says there are none (ECHILD). A subreaper's
+// descendants become its children as their parents die, so this ends the
+// whole tree, including what forks while it runs. proc is an open /proc
+// of a pid namespace this process is in (kept open from before a
+// pivot_root that may have hidden it); nil opens /proc.
+//
+// Killing by pid is safe here: a pid listed as our child stays ours (at
+// worst a zombie) until we reap it, so it cannot be reused in between.
+// It returns how many processes it reaped.
+func endDescendants(proc *os.File) int {
+	if proc == nil {
+		f, err := os.Open("/proc")
+		if err != nil {
+			// Nothing can be listed, hence killed: reap what has
+			// exited and leave the rest, rather than wait for it.
+			return reapExited()
+		}
+		proc = f
+		defer f.Close()
+	}
+	n := 0
+	for {
+		for _, pid := range children(proc) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		var w unix.WaitStatus
+		_, err := unix.Wait4(-1, &w, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: nothing left
+			return n
+		}
+		n++
+	}
+}
+
+// reapExited reaps the children that have exited, without waiting.
+func reapExited() int {
+	n := 0
+	for {
+		var w unix.WaitStatus
+		pid, err := unix.Wait4(-1, &w, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// children lists this process's children: from the threads' children
+// files where the kernel has them (CONFIG_PROC_CHILDREN, not on every
+// kernel: this project's host lacks it), else by the parent pid of every
+// process in /proc.
+func children(proc *os.File) []int {
+	self := os.Getpid()
+	pids, err := childrenFiles(proc, self)
+	if err == nil {
+		return pids
+	}
+	names, err := readDirNames(proc)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid == self {
+			continue
+		}
+		if ppid, ok := parentOf(proc, name); ok && ppid == self {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+var errNoChildrenFile = errors.New("no /proc/PID/task/TID/children")
+
+func childrenFiles(proc *os.File, self int) ([]int, error) {
+	dir := strconv.Itoa(self) + "/task"
+	fd, err := unix.Openat(int(proc.Fd()), dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	tasks := os.NewFile(uintptr(fd), dir)
+	defer tasks.Close()
+	tids, err := tasks.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, tid := range tids {
+		data, err := readAt(proc, dir+"/"+tid+"/children")
+		if errors.Is(err, unix.ENOENT) {
+			if _, serr := statAt(proc, dir+"/"+tid); serr == nil {
+				return nil, errNoChildrenFile // the kernel lacks the file
+			}
+			continue // the thread has gone
+		}
+		for _, f := range bytes.Fields(data) {
+			if pid, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parentOf reads the parent pid from /proc/PID/stat, after the command
+// name, which may hold spaces and parentheses.
+func parentOf(proc *os.File, pid string) (int, bool) {
+	data, err := readAt(proc, pid+"/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(data[i+1:]) // state, ppid, ...
+	if len(f) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(string(f[1]))
+	return ppid, err == nil
+}
+
+func readDirNames(proc *os.File) ([]string, error) {
+	fd, err := unix.Openat(int(proc.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := os.NewFile(uintptr(fd), "/proc")
+	defer d.Close()
+	return d.Readdirnames(-1)
+}
+
+func readAt(proc *os.File, name string) ([]byte, error) {
+	fd, err := unix.Openat(int(proc.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
+}
+
+func statAt(proc *os.File, name string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(int(proc.Fd()), name, &st, 0)
+	return st, err
+}
