@@ -165,8 +165,11 @@ func TestSharedGroupUnderConcurrentRunsAndKills(t *testing.T) {
 	file, want := cpuLimitFile()
 
 	// A long member: it must see its group stay in place, with its
-	// limit, however the short ones come, go and die.
-	long, longPid := startRcon(t, append([]string{"--shared", name, "--cpu", "50", "--"}, helperArgs(t, "ready", "30")...)...)
+	// limit, however the short ones come, go and die. It runs until the
+	// test ends it: on the one emulated CPU of the v2 VM the churn below
+	// takes 25-35 s, and a member that ended on its own first was taken
+	// for a group removed too early.
+	long, longPid := startRcon(t, append([]string{"--shared", name, "--cpu", "50", "--"}, helperArgs(t, "ready", "600")...)...)
 	stop := make(chan struct{})
 	var watch sync.WaitGroup
 	var bad []string
@@ -240,6 +243,9 @@ func TestSharedGroupUnderConcurrentRunsAndKills(t *testing.T) {
 
 	// The long member's group is still there, with its limit, and
 	// still recorded as shared with the long rcon a live member.
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", longPid)); err != nil {
+		t.Fatalf("the long member's command ended during the churn: %v", err)
+	}
 	g := psGroupNamed(t, name)
 	if g == nil || !g.Shared {
 		t.Fatalf("shared group %s gone while its long member runs: %+v", name, g)
