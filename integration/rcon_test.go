@@ -307,10 +307,20 @@ func TestLeftoversAreKilledOrWaitedFor(t *testing.T) {
 	if !strings.Contains(r.Stderr, "ended 1 process") {
 		t.Errorf("no note about the ended leftover: %q", r.Stderr)
 	}
-	start = time.Now()
-	r = rcon(t, "--wait-all", "--", "sh", "-c", "sleep 1 & echo started")
-	if el := time.Since(start); r.Code != 0 || el < 900*time.Millisecond {
-		t.Errorf("--wait-all returned after %v (exit %d), before the background sleep ended", el, r.Code)
+	// --wait-all, with and without a pid namespace (whose init must wait
+	// too, not end the leftover). The sleep's output goes elsewhere, so
+	// only rcon's own waiting can make the run last.
+	for _, ns := range [][]string{nil, {"--unshare", "pid,mount"}} {
+		args := append(append([]string{"--wait-all"}, ns...), "--", "sh", "-c", "sleep 1.2718 >/dev/null 2>&1 & echo started")
+		start = time.Now()
+		r = rcon(t, args...)
+		if el := time.Since(start); r.Code != 0 || el < 1200*time.Millisecond {
+			t.Errorf("rcon %v returned after %v (exit %d, %q), before the background sleep ended", args, el, r.Code, r.Stderr)
+		}
+		if strings.Contains(r.Stderr, "ended") {
+			t.Errorf("rcon %v ended the leftover it should wait for: %q", args, r.Stderr)
+		}
+		leftOver(t, "1.2718")
 	}
 }
 
@@ -441,5 +451,33 @@ func TestUnprivilegedRcon(t *testing.T) {
 	r = run("--cpu", "20", "--", "true")
 	if r.Code != 125 || !strings.Contains(r.Stderr, "RCON_PARENT") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 		t.Errorf("nobody: rcon --cpu 20: exit %d, %q; want 125 and one line naming RCON_PARENT", r.Code, r.Stderr)
+	}
+	// Without a group rcon is the subreaper of what the command leaves:
+	// it ends it, or with --wait-all waits for it, as a group would.
+	for _, waitAll := range []bool{false, true} {
+		marker := "1.3141"
+		args := []string{"--unshare", "user", "--", "sh", "-c", "sleep " + marker + " >/dev/null 2>&1 & echo $!"}
+		if waitAll {
+			args = append([]string{"--wait-all"}, args...)
+		}
+		start := time.Now()
+		r = run(args...)
+		el := time.Since(start)
+		pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+		alive := false
+		if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && strings.Contains(string(cl), marker) {
+			alive = true
+		}
+		switch {
+		case r.Code != 0 || pid == 0:
+			t.Errorf("nobody: rcon %v: exit %d, %q, %q", args, r.Code, r.Stdout, r.Stderr)
+		case alive:
+			t.Errorf("nobody: rcon %v: the background sleep %d still runs after rcon returned", args, pid)
+		case waitAll && el < 1300*time.Millisecond:
+			t.Errorf("nobody: rcon %v returned after %v, before the background sleep ended", args, el)
+		case !waitAll && el > time.Second:
+			t.Errorf("nobody: rcon %v took %v: it waited for the background sleep instead of ending it", args, el)
+		}
+		leftOver(t, marker)
 	}
 }

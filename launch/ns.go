@@ -249,6 +249,11 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 			}
 		}
 	}
+	if s.WaitAll {
+		// --wait-all: what the command left (a daemon, say) runs on
+		// until it exits by itself, as it would in a group.
+		waitAllInit(sigs, pid1, proc)
+	}
 	if pid1 {
 		// End what the command left in the namespace and reap it; the
 		// kernel would kill it when we exit, but not wait for it.
@@ -269,4 +274,39 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		return exitSignalBase + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// waitAllInit is --wait-all in the init, once the command has exited: it
+// reaps until it has no child left, passing signals on meanwhile. Orphans
+// come to the init (PID 1, or a subreaper), so no child means nothing of
+// the command's is left anywhere below it.
+func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File) {
+	for {
+		for {
+			var w unix.WaitStatus
+			pid, err := unix.Wait4(-1, &w, unix.WNOHANG, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.ECHILD {
+				return
+			}
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		sig := <-sigs
+		if sig == unix.SIGCHLD {
+			continue
+		}
+		if pid1 {
+			// As PID 1, kill(-1) reaches every process of the
+			// namespace but the init itself.
+			_ = unix.Kill(-1, sig.(syscall.Signal))
+			continue
+		}
+		for _, pid := range children(proc) {
+			_ = unix.Kill(pid, sig.(syscall.Signal))
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -179,4 +181,33 @@ func statAt(proc *os.File, name string) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	err := unix.Fstatat(int(proc.Fd()), name, &st, 0)
 	return st, err
+}
+
+// waitDescendants is --wait-all for a run without a group: as their
+// subreaper it waits until every process the command left has exited,
+// passing signals sent to rcon on to them (to the ones that are its
+// children by then: orphans come to it as their parents die).
+func waitDescendants(sigs <-chan os.Signal, every time.Duration) {
+	proc, err := os.Open("/proc")
+	if err != nil {
+		endDescendants(nil) // cannot watch them, so do not leave them
+		return
+	}
+	defer proc.Close()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		reapExited()
+		kids := children(proc)
+		if len(kids) == 0 {
+			return
+		}
+		select {
+		case sig := <-sigs:
+			for _, pid := range kids {
+				_ = unix.Kill(pid, sig.(syscall.Signal))
+			}
+		case <-t.C:
+		}
+	}
 }

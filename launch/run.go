@@ -160,7 +160,11 @@ func run(s *Spec) (int, error) {
 	}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if reap {
-		endDescendants(nil)
+		if s.WaitAll {
+			waitDescendants(sigs, waitAllInterval)
+		} else {
+			endDescendants(nil)
+		}
 	}
 	if s.WaitAll && g != nil {
 		waitEmpty(g, sigs)
