@@ -532,3 +532,128 @@ func TestCGIWrapperChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestApacheAsWwwDataHoldsOnlyBindService runs the README's Apache
+// example for real: the shipped httpd-www-data.conf under rcon with
+// --keep net_bind_service --user www-data. Apache binds a port below 1024
+// and serves a page; its master runs as www-data with exactly that one
+// capability in every set. Without the keep the bind is refused.
+func TestApacheAsWwwDataHoldsOnlyBindService(t *testing.T) {
+	needRoot(t)
+	const confSrc = "../testdata/apache/httpd-www-data.conf"
+	if _, err := os.Stat(confSrc); err != nil && os.Getenv("TESTVM") != "" {
+		t.Skip("the VM runs the test binary without the source tree")
+	}
+	apache := needProgram(t, "apache2", "apache2")
+	www, err := user.Lookup("www-data")
+	if err != nil {
+		t.Fatalf("no www-data user (the apache2 package makes it): %v", err)
+	}
+	uid, _ := strconv.Atoi(www.Uid)
+	// t.TempDir's parents are 0700 root: www-data could not reach it.
+	dir, err := os.MkdirTemp("", "rcontest-www-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	docs := filepath.Join(dir, "docs")
+	for _, d := range []string{dir, docs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(dir, uid, -1); err != nil {
+		t.Fatal(err)
+	}
+	page := fmt.Sprintf("served as www-data %d\n", os.Getpid())
+	if err := os.WriteFile(filepath.Join(docs, "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "httpd.conf")
+	copyFile(t, confSrc, conf, 0o644)
+	port := freeLowPort(t)
+	env := append(os.Environ(), "APACHE_DIR="+dir, "APACHE_DOCS="+docs, fmt.Sprintf("APACHE_LISTEN=127.0.0.1:%d", port))
+	args := []string{"--cpu", "100", "--mem", "1G", "--pids", "256", "--keep", "net_bind_service", "--user", "www-data", "--",
+		apache, "-f", conf, "-DFOREGROUND"}
+
+	// Without the capability: the bind is refused, Apache exits 1.
+	bare := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--user", "www-data", "--"}, args[len(args)-4:]...)...)
+	bare.Env = env
+	out, _ := bare.CombinedOutput()
+	log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	if code := bare.ProcessState.ExitCode(); code == 0 || !strings.Contains(string(out)+string(log), "ermission denied") {
+		t.Errorf("Apache as www-data without net_bind_service: exit %d, output %q, error.log %q; want the bind refused", code, out, log)
+	}
+
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
+	cmd.Env = env
+	var errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &errb, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			break
+		}
+	}
+	if body != page {
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("GET %s: %q, want %q; rcon: %s; error.log: %s", url, body, page, errb.String(), log)
+	}
+	pidData, err := os.ReadFile(filepath.Join(dir, "httpd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := strings.TrimSpace(string(pidData))
+	status, err := os.ReadFile("/proc/" + master + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid),
+		"CapInh:\t0000000000000400", "CapPrm:\t0000000000000400", "CapEff:\t0000000000000400",
+		"CapBnd:\t0000000000000400", "CapAmb:\t0000000000000400", "NoNewPrivs:\t1",
+	} {
+		if !strings.Contains(string(status), want+"\n") {
+			t.Errorf("Apache master %s: no %q in its status:\n%s", master, want, status)
+		}
+	}
+	// SIGTERM to rcon reaches Apache, which stops; the group goes with it.
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	waited = true
+	if code := cmd.ProcessState.ExitCode(); code != 0 && code != 128+int(syscall.SIGTERM) {
+		t.Errorf("rcon after SIGTERM: exit %d, want Apache's 0 (or 143): %s", code, errb.String())
+	}
+	if _, err := os.Stat("/proc/" + master); err == nil {
+		t.Errorf("Apache master %s still runs after rcon returned", master)
+	}
+}
+
+// freeLowPort finds a port below 1024 nothing listens on, so binding it
+// needs CAP_NET_BIND_SERVICE.
+func freeLowPort(t *testing.T) int {
+	t.Helper()
+	for p := 800; p < 1024; p++ {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port below 1024 on 127.0.0.1")
+	return 0
+}
