@@ -481,3 +481,49 @@ func TestUnprivilegedRcon(t *testing.T) {
 		leftOver(t, marker)
 	}
 }
+
+// TestEveryLimitIsWritten reads back, from the live group's own files,
+// every limit flag a run was given: a limit silently not applied is the
+// commonest complaint about the alternatives.
+func TestEveryLimitIsWritten(t *testing.T) {
+	needRoot(t)
+	name := fmt.Sprintf("rcontest-limits-%d", os.Getpid())
+	cleanupGroup(t, name)
+	args := []string{"--name", name, "--cpu", "60", "--cpu-period", "50000", "--cpu-weight", "200", "--cpuset", "0",
+		"--mem", "100M", "--mem-high", "80M", "--swap", "0", "--pids", "20", "--"}
+	cmd, _ := startRcon(t, append(args, helperArgs(t, "ready", "30")...)...)
+	g := psGroupNamed(t, name)
+	if g == nil {
+		t.Fatalf("rcon ps does not list %s", name)
+	}
+	type file struct{ name, want string }
+	files := []file{ // v1
+		{"cpu.cfs_quota_us", "30000"}, {"cpu.cfs_period_us", "50000"},
+		{"cpu.shares", "5219"}, // runc's mapping of weight 200
+		{"cpuset.cpus", "0"},
+		{"memory.limit_in_bytes", "104857600"}, {"memory.soft_limit_in_bytes", "83886080"},
+		{"pids.max", "20"},
+	}
+	optional := []file{{"memory.memsw.limit_in_bytes", "104857600"}} // needs swap accounting
+	if cgroupV2() {
+		files = []file{
+			{"cpu.max", "30000 50000"}, {"cpu.weight", "200"}, {"cpuset.cpus", "0"},
+			{"memory.max", "104857600"}, {"memory.high", "83886080"}, {"pids.max", "20"},
+		}
+		optional = []file{{"memory.swap.max", "0"}}
+	}
+	for _, f := range files {
+		if got := readLimit(t, g, f.name); got != f.want {
+			t.Errorf("%s = %q, want %q", f.name, got, f.want)
+		}
+	}
+	for _, f := range optional {
+		for _, d := range g.Paths {
+			if data, err := os.ReadFile(filepath.Join(d, f.name)); err == nil && strings.TrimSpace(string(data)) != f.want {
+				t.Errorf("%s = %q, want %q", f.name, strings.TrimSpace(string(data)), f.want)
+			}
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
