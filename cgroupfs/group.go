@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cgroups "github.com/containerd/cgroups/v3"
+	"golang.org/x/sys/unix"
 )
 
 // Mountpoint is where the cgroup filesystems live.
@@ -173,7 +174,7 @@ func (g *Group) Delete() error {
 // when it is empty; another run may be using it, which is fine.
 func removeParents(paths []string) {
 	for _, p := range paths {
-		_ = os.Remove(parentDir(p))
+		_ = rmdir(parentDir(p))
 	}
 }
 
@@ -248,4 +249,15 @@ func Open(name string, v Version, paths []string, ownParent bool) (*Group, error
 		g.b = openV1(paths)
 	}
 	return g, nil
+}
+
+// rmdir removes an empty cgroup directory. A cgroup is only ever a
+// directory, so rmdir(2) says everything: os.Remove would first try
+// unlink(2) (one wasted call per directory, and it would remove a file
+// found where a group was expected).
+func rmdir(path string) error {
+	if err := unix.Rmdir(path); err != nil {
+		return &os.PathError{Op: "rmdir", Path: path, Err: err}
+	}
+	return nil
 }

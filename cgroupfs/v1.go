@@ -88,7 +88,7 @@ func createV1(place *parentPlace, name string, r *Resources, claim func([]string
 			return g, nil
 		}
 		for _, d := range g.dirs {
-			_ = os.Remove(d)
+			_ = rmdir(d)
 		}
 		// Parents that existed before this run are left alone (unless
 		// they are the project's, removed only when empty anyway).
@@ -233,7 +233,7 @@ func (g *v1Group) kill() error {
 func (g *v1Group) remove() error {
 	var first error
 	for _, d := range g.dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+		if err := rmdir(d); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
 			first = err
 		}
 	}

@@ -69,9 +69,9 @@ func createV2(place *parentPlace, name string, r *Resources, claim func([]string
 		}
 	}
 	if err != nil {
-		_ = os.Remove(dir)
+		_ = rmdir(dir)
 		if own {
-			_ = os.Remove(pdir)
+			_ = rmdir(pdir)
 		}
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}
@@ -104,7 +104,7 @@ func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
 			return nil
 		}
 		if own {
-			_ = os.Remove(pdir) // only if empty: other runs' groups keep it
+			_ = rmdir(pdir) // only if empty: other runs' groups keep it
 		}
 		if !own || !errors.Is(err, os.ErrNotExist) || try == 3 {
 			return err
@@ -246,7 +246,7 @@ func (g *v2Group) kill() error { return g.m.Kill() }
 func (g *v2Group) remove() error {
 	// Manager.Delete would also refuse while tasks remain, but its error
 	// hides EBUSY, which Group.Delete retries on.
-	err := os.Remove(g.dir)
+	err := rmdir(g.dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
