@@ -21,6 +21,18 @@ root=/sys/fs/cgroup
 cleanup() { rmdir "$root/cpu$cpu" "$root/memory$mem" "$root/pids$pids" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# ratios JSON LABEL: the issue's two targets, from a hyperfine export.
+ratios() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+m = lambda n: r[n]["mean"] * 1000
+label = sys.argv[2]
+print(f"\n{label}rcon / C lower bound : {m('rcon')/m('c-lower-bound'):.2f}x (target <= 2x)")
+print(f"{label}libcgroup / rcon     : {m('libcgroup-script')/m('rcon'):.2f}x (target >= 4x)")
+PY
+}
+
 runs=${BENCH_RUNS:-300}
 part=${1:-all} # all, startup, cold or ns (the namespace costs only)
 case $part in all | startup | cold | ns) ;; *) echo "usage: bench/bench.sh [all|startup|cold|ns]" >&2; exit 2 ;; esac
@@ -34,13 +46,7 @@ hyperfine -N --warmup 20 --runs "$runs" --export-markdown bench/out/startup.md -
 	-n 'capcon --keep none' 'bin/capcon --keep none -- /bin/true' \
 	-n libcgroup-script "bench/libcgroup.sh $cpu $mem $pids /bin/true"
 
-python3 - <<'PY'
-import json
-r = {x["command"]: x for x in json.load(open("bench/out/startup.json"))["results"]}
-m = lambda n: r[n]["mean"] * 1000
-print(f"\nrcon / C lower bound : {m('rcon')/m('c-lower-bound'):.2f}x (target <= 2x)")
-print(f"libcgroup / rcon     : {m('libcgroup-script')/m('rcon'):.2f}x (target >= 4x)")
-PY
+ratios bench/out/startup.json ""
 fi
 
 # Cold runs: one run after a pause, as a cron job or a CGI request meets
@@ -54,13 +60,7 @@ hyperfine -N --prepare 'sleep 0.2' --warmup 3 --runs "$cold" --export-markdown b
 	-n c-lower-bound "bench/out/cgroup-min $root/cpu$cpu $root/memory$mem $root/pids$pids /bin/true" \
 	-n rcon 'bin/rcon --cpu 50 --mem 200M --pids 100 -- /bin/true' \
 	-n libcgroup-script "bench/libcgroup.sh $cpu $mem $pids /bin/true"
-python3 - <<'PY'
-import json
-r = {x["command"]: x for x in json.load(open("bench/out/cold.json"))["results"]}
-m = lambda n: r[n]["mean"] * 1000
-print(f"\ncold: rcon / C lower bound : {m('rcon')/m('c-lower-bound'):.2f}x (target <= 2x)")
-print(f"cold: libcgroup / rcon     : {m('libcgroup-script')/m('rcon'):.2f}x (target >= 4x)")
-PY
+ratios bench/out/cold.json "cold: "
 fi
 
 # Each namespace's added cost (issue 4 point 8; docs/NAMESPACES.md "Cost"):

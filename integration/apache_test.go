@@ -407,13 +407,8 @@ func waitHTTP(t *testing.T, url string) {
 
 func get(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
+	_, body := getStatus(t, url)
+	return body
 }
 
 func getStatus(t *testing.T, url string) (int, string) {
