@@ -77,6 +77,16 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 		must(os.WriteFile(p, []byte(spin), 0o755))
 		must(os.Chown(p, tenantUID, tenantUID))
 	}
+	// A tenant's script that tries to lift its own limit. The group's
+	// files are www-data's, as the script is: only the profile's
+	// namespaces (an empty /sys/fs/cgroup inside) stop it.
+	quota := filepath.Join("PARENT", group, "cpu.cfs_quota_us")
+	escape := filepath.Join(dir, "a", "escape.cgi")
+	writeEscape := func(quota string) {
+		must(os.WriteFile(escape, []byte(fmt.Sprintf("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"+
+			"if echo -1 2>/dev/null > %s; then echo escaped; else echo contained; fi\nls /sys/fs/cgroup | wc -l\n", quota)), 0o755))
+		must(os.Chown(escape, tenantUID, tenantUID))
+	}
 	// Executables the wrapper must never run: one in a static directory
 	// (no handler, no ExecCGI), reachable only by naming it after the
 	// wrapper's URL, and one in a directory that has the handler but is
@@ -126,6 +136,7 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(parents[0], "cpu.shares"), []byte("16384"), 0); err != nil {
 		t.Fatalf("cpu.shares of the parent: %v", err)
 	}
+	writeEscape(strings.Replace(quota, "PARENT", parents[0], 1))
 	cpuacct := ""
 	for _, p := range parents {
 		if _, err := os.Stat(filepath.Join(p, "cpuacct.usage")); err == nil {
@@ -231,6 +242,9 @@ SetEnv RCON_STATE_DIR %[5]s
 	waitHTTP(t, base+"/b/spin.cgi")
 	if body := get(t, base+"/a/spin.cgi"); !strings.HasPrefix(body, "ok 60000") {
 		t.Fatalf("tenant A through the wrapper: %q", body)
+	}
+	if body := get(t, base+"/a/escape.cgi"); strings.TrimSpace(strings.ReplaceAll(body, " ", "")) != "contained\n0" {
+		t.Errorf("a tenant's script trying to lift its own quota: %q, want it contained and /sys/fs/cgroup empty inside", body)
 	}
 	// The wrapper asked for directly, with any file after it as
 	// PATH_INFO, is refused (Apache's Require env REDIRECT_STATUS), and
