@@ -75,6 +75,9 @@ func TestJoinerParentComparedByDirectory(t *testing.T) {
 		{"v2 default spelled out", "/rcon/", "", v2Rec, false},
 		{"v2 other", "/jobs", "", v2Rec, true},
 		{"nothing recorded", "other", "", &Record{Name: "g", Version: V1}, false},
+		// A joiner in another cgroup (another login session) that asks
+		// for no parent chose no place, so it is not warned.
+		{"no parent asked, group elsewhere", "", "", v1Rec("other"), false},
 	} {
 		t.Setenv(ParentEnv, c.env)
 		warn, dir := parentIgnored(c.joiner, c.rec)

@@ -279,6 +279,12 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 // so how it is spelled does not matter, nor whether rec predates the
 // recording of parents. When that cannot be told, nobody is warned.
 func parentIgnored(parent string, rec *Record) (bool, string) {
+	if parent == "" && os.Getenv(ParentEnv) == "" {
+		// Asked for nothing: on v1 the default lies beneath each
+		// caller's own cgroup, so joiners from other sessions would all
+		// be "elsewhere", yet none chose a place.
+		return false, ""
+	}
 	place, err := resolveParent(parent, rec.Version)
 	if err != nil {
 		return false, ""

@@ -175,25 +175,31 @@ func Claim(rec *Record) error {
 	if err := checkStateDir(dir); err != nil {
 		return err
 	}
-	rec.file = filepath.Join(dir, rec.Name+".json")
+	// rec.file is set only once the record is ours: a Claim that fails
+	// must not make Release remove the file of the run that holds the name.
+	path := filepath.Join(dir, rec.Name+".json")
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
 	for try := 0; try < 2; try++ {
-		err := publish(dir, rec.file, data)
+		err := publish(dir, path, data)
 		if err == nil {
+			rec.file = path
 			return nil
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("write state %s: %w", rec.file, err)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // our temporary file was swept while we were stopped
 		}
-		old, rerr := readRecord(rec.file)
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("write state %s: %w", path, err)
+		}
+		old, rerr := readRecord(path)
 		switch {
 		case errors.Is(rerr, os.ErrNotExist):
 			continue // released meanwhile
 		case errors.Is(rerr, errBadRecord):
-			if !removeStale(rec.file, rec.Name, rec.lockHeld) {
+			if !removeStale(path, rec.Name, rec.lockHeld) {
 				return fmt.Errorf("%w: %s has an unreadable record (%v), kept until it is %v old", ErrNameInUse, rec.Name, rerr, staleAge)
 			}
 			continue
@@ -312,7 +318,15 @@ func readRecord(path string) (*Record, error) {
 	}
 	rec := &Record{}
 	if err := json.Unmarshal(data, rec); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", path, errBadRecord, err)
+		// Only a record cut short or garbled is garbage (a writer
+		// killed mid-way, by an older rcon). One that parses but does
+		// not fit, say from another version of rcon, may belong to a
+		// live run: it is an error, never removed for being stale.
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("%s: %w: %w", path, errBadRecord, err)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rec.file = path
 	return rec, nil

@@ -330,3 +330,48 @@ func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
 		t.Errorf("dead record not collected: %+v", recs)
 	}
 }
+
+// A Claim that fails for any reason but a live owner leaves rec unbound
+// to the file, so Create's Release on error cannot remove a record that
+// belongs to the run holding the name.
+func TestFailedClaimDoesNotBindTheFile(t *testing.T) {
+	t.Setenv(StateEnv, t.TempDir())
+	me, _ := Self()
+	rec := &Record{Name: strings.Repeat("x", 300), Owner: me} // NAME.json: ENAMETOOLONG at link(2)
+	if err := Claim(rec); err == nil || errors.Is(err, ErrNameInUse) {
+		t.Fatalf("claim of an over-long name: %v, want a write error", err)
+	}
+	if rec.file != "" {
+		t.Errorf("a failed claim bound the record to %s", rec.file)
+	}
+}
+
+// A record that parses but does not fit this rcon (another version's,
+// say) is not garbage: it may be a live run's, and stays however old.
+func TestRecordOfAnotherShapeIsNotGarbage(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(StateEnv, dir)
+	f := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(f, []byte(`{"name": "other", "owner": "pid 1234"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(f, old, old)
+	if _, err := readRecord(f); err == nil || errors.Is(err, errBadRecord) {
+		t.Errorf("readRecord of a record of another shape: %v, want an error that is not errBadRecord", err)
+	}
+	if _, err := GC(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f); err != nil {
+		t.Errorf("gc removed a record it could parse but not fit: %v", err)
+	}
+	// Cut short: garbage, removed once stale.
+	if err := os.WriteFile(f, []byte(`{"name": "oth`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(f, old, old)
+	if _, err := readRecord(f); !errors.Is(err, errBadRecord) {
+		t.Errorf("readRecord of a truncated record: %v, want errBadRecord", err)
+	}
+}
