@@ -400,3 +400,29 @@ func TestNSWithCapabilityPruning(t *testing.T) {
 		t.Errorf("hostname outside changed: %q -> %q", before, after)
 	}
 }
+
+// A shell that backgrounds a job and then execs capcon hands it that job
+// as a child. It is not the command's: capcon must neither end it nor
+// wait for it when it ends what the command left.
+func TestNSInheritedChildIsNotTheCommands(t *testing.T) {
+	needRoot(t)
+	capconBin := filepath.Join(binDir, "capcon")
+	marker := "271.61"
+	start := time.Now()
+	out, err := exec.Command("sh", "-c", `sleep `+marker+` >/dev/null 2>&1 & echo $!; exec "$0" --unshare net -- sh -c 'sleep 314.71 >/dev/null 2>&1 &'`, capconBin).Output()
+	if err != nil {
+		t.Fatalf("capcon: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("output %q", out)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL) // the test's own job, by pid
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("capcon took %v: it waited for the shell's job", el)
+	}
+	if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !strings.Contains(string(cl), marker) {
+		t.Errorf("the shell's own job (pid %d) was ended by capcon", pid)
+	}
+	leftOver(t, "314.71") // the command's orphan is gone
+}

@@ -252,7 +252,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 	if s.WaitAll {
 		// --wait-all: what the command left (a daemon, say) runs on
 		// until it exits by itself, as it would in a group.
-		waitAllInit(sigs, pid1, proc)
+		waitAllInit(sigs, pid1, proc, tty)
 	}
 	if pid1 {
 		// End what the command left in the namespace and reap it; the
@@ -268,7 +268,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		// Not PID 1: nobody else would end what the command left (it
 		// is reparented to us, then to the host's init when we exit),
 		// and kill(-1) would reach the host's processes.
-		endDescendants(proc)
+		endDescendants(proc, nil) // a fresh process: it inherited no children
 	}
 	if ws.Signaled() {
 		return exitSignalBase + int(ws.Signal()), nil
@@ -280,7 +280,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 // reaps until it has no child left, passing signals on meanwhile. Orphans
 // come to the init (PID 1, or a subreaper), so no child means nothing of
 // the command's is left anywhere below it.
-func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File) {
+func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File, tty bool) {
 	for {
 		for {
 			var w unix.WaitStatus
@@ -296,8 +296,8 @@ func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File) {
 			}
 		}
 		sig := <-sigs
-		if sig == unix.SIGCHLD {
-			continue
+		if sig == unix.SIGCHLD || tty && (sig == unix.SIGINT || sig == unix.SIGQUIT) {
+			continue // the terminal sent those to them itself
 		}
 		if pid1 {
 			// As PID 1, kill(-1) reaches every process of the

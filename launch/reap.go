@@ -24,16 +24,19 @@ func becomeSubreaper() error {
 }
 
 // endDescendants SIGKILLs this process's children and reaps them, over
-// and over, until wait4 says there are none (ECHILD). A subreaper's
+// and over, until none is left but those in keep. A subreaper's
 // descendants become its children as their parents die, so this ends the
 // whole tree, including what forks while it runs. proc is an open /proc
 // of a pid namespace this process is in (kept open from before a
-// pivot_root that may have hidden it); nil opens /proc.
+// pivot_root that may have hidden it); nil opens /proc. keep holds the
+// children this process had before it started the command (see
+// inheritedChildren): they are not the command's, so they are neither
+// killed nor waited for.
 //
 // Killing by pid is safe here: a pid listed as our child stays ours (at
 // worst a zombie) until we reap it, so it cannot be reused in between.
 // It returns how many processes it reaped.
-func endDescendants(proc *os.File) int {
+func endDescendants(proc *os.File, keep map[int]bool) int {
 	if proc == nil {
 		f, err := os.Open("/proc")
 		if err != nil {
@@ -46,19 +49,59 @@ func endDescendants(proc *os.File) int {
 	}
 	n := 0
 	for {
-		for _, pid := range children(proc) {
-			_ = unix.Kill(pid, unix.SIGKILL)
-		}
-		var w unix.WaitStatus
-		_, err := unix.Wait4(-1, &w, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil { // ECHILD: nothing left
+		kids := ours(children(proc), keep)
+		if len(kids) == 0 {
 			return n
 		}
-		n++
+		for _, pid := range kids {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+		// Each is reaped by pid, so an inherited child is never waited
+		// for. A killed child's orphans are ours before it is reapable,
+		// so the next listing has them.
+		for _, pid := range kids {
+			var w unix.WaitStatus
+			for {
+				_, err := unix.Wait4(pid, &w, 0, nil)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			n++
+		}
 	}
+}
+
+// inheritedChildren lists the children this process has before it starts
+// anything: those of a shell that exec'd it (sh -c 'job & exec rcon ...').
+// Almost always there are none, which one waitid tells without a look at
+// /proc.
+func inheritedChildren() map[int]bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if err == unix.ECHILD {
+		return nil
+	}
+	f, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	keep := map[int]bool{}
+	for _, pid := range children(f) {
+		keep[pid] = true
+	}
+	return keep
+}
+
+func ours(pids []int, keep map[int]bool) []int {
+	out := pids[:0]
+	for _, pid := range pids {
+		if !keep[pid] {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // reapExited reaps the children that have exited, without waiting.
@@ -186,25 +229,35 @@ func statAt(proc *os.File, name string) (unix.Stat_t, error) {
 // waitDescendants is --wait-all for a run without a group: as their
 // subreaper it waits until every process the command left has exited,
 // passing signals sent to rcon on to them (to the ones that are its
-// children by then: orphans come to it as their parents die).
-func waitDescendants(sigs <-chan os.Signal, every time.Duration) {
+// children by then: orphans come to it as their parents die). keep is as
+// for endDescendants; tty drops SIGINT and SIGQUIT, which the terminal
+// sent them itself.
+func waitDescendants(sigs <-chan os.Signal, every time.Duration, keep map[int]bool, tty bool) {
 	proc, err := os.Open("/proc")
 	if err != nil {
-		endDescendants(nil) // cannot watch them, so do not leave them
+		endDescendants(nil, keep) // cannot watch them, so do not leave them
 		return
 	}
 	defer proc.Close()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		reapExited()
-		kids := children(proc)
-		if len(kids) == 0 {
+		var live []int
+		for _, pid := range ours(children(proc), keep) {
+			var w unix.WaitStatus
+			if got, _ := unix.Wait4(pid, &w, unix.WNOHANG, nil); got != pid {
+				live = append(live, pid)
+			}
+		}
+		if len(live) == 0 {
 			return
 		}
 		select {
 		case sig := <-sigs:
-			for _, pid := range kids {
+			if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
+				continue
+			}
+			for _, pid := range live {
 				_ = unix.Kill(pid, sig.(syscall.Signal))
 			}
 		case <-t.C:

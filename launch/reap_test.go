@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A shell orphans a sleep (its subshell exits at once): as a subreaper the
@@ -41,11 +43,45 @@ func TestEndDescendantsEndsOrphans(t *testing.T) {
 	if !found {
 		t.Fatalf("the orphaned sleep %d is not among the children %v", pid, children(proc))
 	}
-	if n := endDescendants(proc); n != 1 {
+	if n := endDescendants(proc, nil); n != 1 {
 		t.Errorf("endDescendants reaped %d, want 1", n)
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 		t.Errorf("pid %d still exists after endDescendants", pid)
+	}
+}
+
+// A child this process had before (a shell's job, when the shell exec'd
+// rcon) is not the command's: it is neither killed nor waited for, while
+// the command's orphan is ended as before.
+func TestEndDescendantsKeepsInheritedChildren(t *testing.T) {
+	if err := becomeSubreaper(); err != nil {
+		t.Skipf("cannot be a subreaper: %v", err)
+	}
+	job := exec.Command("sleep", "271.8")
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { job.Process.Kill(); job.Wait() }()
+	keep := inheritedChildren()
+	if !keep[job.Process.Pid] {
+		t.Fatalf("inheritedChildren %v lacks the job %d", keep, job.Process.Pid)
+	}
+	if _, err := exec.Command("sh", "-c", `(sleep 271.7 >/dev/null 2>&1 &)`).Output(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- endDescendants(nil, keep) }()
+	select {
+	case n := <-done:
+		if n != 1 {
+			t.Errorf("endDescendants reaped %d, want the one orphan", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("endDescendants waits for the inherited job")
+	}
+	if err := job.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the inherited job was ended: %v", err)
 	}
 }
 

@@ -129,7 +129,9 @@ func run(s *Spec) (int, error) {
 	// Without a group nothing ends what the command leaves in its
 	// namespaces (the init does only on the init path): be its subreaper.
 	reap := g == nil && s.NS != nil && !s.NS.Empty()
+	var inherited map[int]bool
 	if reap {
+		inherited = inheritedChildren()
 		if err := becomeSubreaper(); err != nil {
 			return 0, fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
 		}
@@ -161,9 +163,9 @@ func run(s *Spec) (int, error) {
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if reap {
 		if s.WaitAll {
-			waitDescendants(sigs, waitAllInterval)
+			waitDescendants(sigs, waitAllInterval, inherited, tty)
 		} else {
-			endDescendants(nil)
+			endDescendants(nil, inherited)
 		}
 	}
 	if s.WaitAll && g != nil {
