@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -293,6 +294,15 @@ func startFailure(name string, cmd *exec.Cmd, err error) error {
 	if errors.As(err, &f) {
 		return f
 	}
+	if a := cmd.SysProcAttr; a != nil && a.UseCgroupFD &&
+		(errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)) && runnable(cmd.Path) {
+		// clone3(CLONE_INTO_CGROUP) says EACCES when the caller may not
+		// write the cgroup.procs of the common ancestor (an unprivileged
+		// user's group in another session's subtree), ENOENT across an
+		// nsdelegate boundary: the group's fault, not the file's, which
+		// is still there and runnable.
+		return &Failure{Status: ExitFailure, Err: fmt.Errorf("start %s in its group (clone3 into the cgroup): %w", name, err)}
+	}
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		return &Failure{Status: ExitNotFound, Err: fmt.Errorf("%s: %w", name, err)}
@@ -307,6 +317,30 @@ func startFailure(name string, cmd *exec.Cmd, err error) error {
 		return &Failure{Status: ExitFailure, Err: fmt.Errorf("start %s: %w (switching user or groups, raising ambient capabilities or creating namespaces before the exec)", name, err)}
 	}
 	return &Failure{Status: ExitFailure, Err: fmt.Errorf("start %s: %w", name, err)}
+}
+
+// runnable tells whether execve could run path as far as one can see
+// from outside: a regular file we may execute, and for a script an
+// interpreter that is there too.
+func runnable(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || unix.Access(path, unix.X_OK) != nil {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 256)
+	n, _ := f.Read(head)
+	line, ok := bytes.CutPrefix(head[:n], []byte("#!"))
+	if !ok {
+		return true
+	}
+	line, _, _ = bytes.Cut(line, []byte("\n"))
+	fields := bytes.Fields(line)
+	return len(fields) > 0 && unix.Access(string(fields[0]), unix.X_OK) == nil
 }
 
 // childSetup reports whether Go's child does anything that can fail with

@@ -96,6 +96,30 @@ func TestStartFailureStatus(t *testing.T) {
 			t.Errorf("%s: %v does not wrap %v", c.name, err, c.errno)
 		}
 	}
+	// With a cgroup fd, clone3 itself says EACCES or ENOENT for the
+	// group; the file, still runnable, is not to blame. A script whose
+	// interpreter is missing is still 127.
+	cgfd := &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: 3}
+	badInterp := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(badInterp, []byte("#!/no/such/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		path  string
+		errno syscall.Errno
+		want  int
+	}{
+		{"clone3 EACCES, runnable file", plain, syscall.EACCES, ExitFailure},
+		{"clone3 ENOENT, runnable file", plain, syscall.ENOENT, ExitFailure},
+		{"missing interpreter, with a cgroup fd", badInterp, syscall.ENOENT, ExitNotFound},
+	} {
+		err := startFailure("prog", &exec.Cmd{Path: c.path, SysProcAttr: cgfd}, startErr(c.path, c.errno))
+		var f *Failure
+		if !errors.As(err, &f) || f.Status != c.want {
+			t.Errorf("%s: %v, want status %d", c.name, err, c.want)
+		}
+	}
 	// A Failure of our own (the capability plan on the start thread)
 	// keeps its status.
 	own := &Failure{Status: ExitFailure, Err: errors.New("caps: thread state differs")}
