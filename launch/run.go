@@ -429,6 +429,10 @@ func waitEmpty(g *cgroupfs.Group, sigs <-chan os.Signal) {
 		}
 		select {
 		case sig := <-sigs:
+			// Listed again now: a pid listed a tick ago may have
+			// exited and been reused outside the group since. (A
+			// tiny window remains between this read and the kill.)
+			ps, _ = g.Procs()
 			for _, p := range ps {
 				_ = unix.Kill(p, sig.(syscall.Signal))
 			}
