@@ -77,8 +77,19 @@ func find(name string, dirs []string) (string, error) {
 // Load finds, reads, checks and merges a profile and the profiles it
 // includes. It only reads files: on any error nothing has been changed.
 func Load(nameOrPath string) (*Profile, error) {
-	l := &loader{dirs: SearchPath(), euid: os.Geteuid(), uid: os.Getuid()}
-	return l.load(nameOrPath)
+	return newLoader(SearchPath(), os.Geteuid(), os.Getuid()).load(nameOrPath)
+}
+
+// newLoader trusts the real uid like root only when it is also the
+// effective one. A setuid-root rcon (real uid a user's, effective 0) may
+// run from a wrapper whose command line the user does not choose: there
+// a profile of the user's own would hand them root, so only root's count.
+func newLoader(dirs []string, euid, ruid int) *loader {
+	uid := ruid
+	if euid == 0 && ruid != 0 {
+		uid = 0
+	}
+	return &loader{dirs: dirs, euid: euid, uid: uid}
 }
 
 // loader carries what Load depends on, so tests can vary it without touching

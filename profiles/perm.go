@@ -26,13 +26,13 @@ func (e *PermError) Error() string {
 // kernel's ELOOP does.
 const maxLinks = 40
 
-// trusted reports whether uid may own what a profile's path goes through:
-// root, or the user who runs rcon (uid, its real uid), who chooses the
-// command line anyway and so gains nothing from the profile.
+// trusted reports whether owner may own what a profile's path goes
+// through: root, or uid, the one other uid the loader trusts (see
+// newLoader: as root that is root again, whoever the real uid is).
 func trusted(owner, uid int) bool { return owner == 0 || owner == uid }
 
 // checkOwner refuses, when euid is 0, a file that is group- or
-// world-writable or owned by anyone but root or the invoking user. For
+// world-writable or owned by anyone but root (or uid). For
 // other users the profile can only grant what they already have, so
 // nothing is checked.
 func checkOwner(path string, fi fs.FileInfo, euid, uid int) error {
@@ -53,13 +53,13 @@ func checkOwner(path string, fi fs.FileInfo, euid, uid int) error {
 }
 
 // checkPath refuses, when euid is 0, a profile whose path someone other
-// than root or the invoking user could redirect: whoever can write to any
+// than root could redirect: whoever can write to any
 // directory on the way (not only the last one: with /etc/rcon writable,
 // profiles/ itself can be swapped), or owns a symlink on it, chooses the
-// file rcon reads. Like sshd's StrictModes and sudo for sudoers, but over
+// file rcon reads. Like sshd's StrictModes, but over
 // every component of the path as given and of each symlink's target, as
 // the kernel walks them: every directory entered, from /, must be owned by
-// root or the invoking user and not writable by group or others, unless it
+// root and not writable by group or others, unless it
 // is sticky and owned by root (/tmp: there, only an entry's owner may
 // replace it, and that owner is checked at the next step). The walk must
 // end at the file that was opened (opened), so the file checked is the

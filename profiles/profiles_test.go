@@ -605,9 +605,12 @@ func TestPermissionCheckWholePath(t *testing.T) {
 	must(os.Chmod(mid, 0o755))
 	must(os.Chown(top, 1000, -1))
 	refused("user-owned great-grandparent", prof, "chown root "+top)
-	// The invoking user may own what the path goes through: they choose
-	// the command line anyway.
-	accepted("owned by the invoking user", &loader{euid: 0, uid: 1000}, prof)
+	// Run as root (euid 0) by a user (real uid 1000) means a setuid-root
+	// rcon, maybe behind a wrapper whose command line they do not choose:
+	// a path of theirs would let them choose what root runs.
+	if _, err := newLoader(nil, 0, 1000).load(prof); err == nil {
+		t.Errorf("setuid rcon (euid 0, real uid 1000): a path through uid 1000's directory was accepted")
+	}
 	must(os.Chown(top, 0, -1))
 
 	// Sticky and world-writable (/tmp) is fine only when root owns it.
