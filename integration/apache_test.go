@@ -181,9 +181,13 @@ ScriptAlias /rcon-cgi-bin/ %[1]s/wrapper/
 Action rcon-cgi /rcon-cgi-bin/rcon-cgi-wrapper
 Alias /a/ %[1]s/a/
 <Directory %[1]s/a>
-    Options +ExecCGI
+    Options None
+    AllowOverride None
     AddHandler rcon-cgi .cgi
-    Require all granted
+    Require all denied
+    <FilesMatch "\.cgi$">
+        Require all granted
+    </FilesMatch>
 </Directory>
 Alias /b/ %[1]s/b/
 <Directory %[1]s/b>
@@ -487,11 +491,12 @@ func TestCGIWrapperChecks(t *testing.T) {
 		must(os.Chown(path, uid, uid))
 		return path
 	}
-	// uids 4242..4244 are nobody's here; the bind-mounted passwd below
-	// names 4243 and 4244 for the wrapper's stat only.
+	// uids 4242..4245 are nobody's here; the bind-mounted passwd below
+	// names 4243 to 4245 for the wrapper's stat only.
 	noName := script(filepath.Join(cgi, "noname.cgi"), 0o755, 4242)
 	samba := script(filepath.Join(cgi, "samba.cgi"), 0o755, 4243)
 	named := script(filepath.Join(cgi, "named.cgi"), 0o755, 4244)
+	lookalike := script(filepath.Join(cgi, "lookalike.cgi"), 0o755, 4245) // owner named uid4242
 	noExec := script(filepath.Join(cgi, "noexec.cgi"), 0o644, 4244)
 	evil := script(filepath.Join(static, "evil"), 0o755, 4244)
 	link := filepath.Join(cgi, "link.cgi")
@@ -499,7 +504,7 @@ func TestCGIWrapperChecks(t *testing.T) {
 	pw, err := os.ReadFile("/etc/passwd")
 	must(err)
 	passwd := filepath.Join(dir, "passwd")
-	must(os.WriteFile(passwd, append(pw, "host$:x:4243:4243::/nonexistent:/usr/sbin/nologin\ntenant_c:x:4244:4244::/nonexistent:/usr/sbin/nologin\n"...), 0o644))
+	must(os.WriteFile(passwd, append(pw, "host$:x:4243:4243::/nonexistent:/usr/sbin/nologin\ntenant_c:x:4244:4244::/nonexistent:/usr/sbin/nologin\nuid4242:x:4245:4245::/nonexistent:/usr/sbin/nologin\n"...), 0o644))
 
 	run := func(env ...string) string {
 		t.Helper()
@@ -534,6 +539,7 @@ func TestCGIWrapperChecks(t *testing.T) {
 		{"owner without a name", via(noName), "rcon --profile cgi-tenant --shared cgi-uid4242 -- " + noName + "\n"},
 		{"owner name no group may have", via(samba), "rcon --profile cgi-tenant --shared cgi-uid4243 -- " + samba + "\n"},
 		{"owner with a good name", via(named), "rcon --profile cgi-tenant --shared cgi-tenant_c -- " + named + "\n"},
+		{"owner named like another's fallback", via(lookalike), "rcon --profile cgi-tenant --shared cgi-uid4245 -- " + lookalike + "\n"},
 	} {
 		out := run(c.env...)
 		if !strings.Contains(out, c.want) || strings.HasPrefix(c.want, "Status:") && strings.Contains(out, "rcon ") {
