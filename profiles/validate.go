@@ -34,6 +34,12 @@ const (
 	MinCPUQuotaUS      = 1000
 )
 
+// MinCPUPercent is the smallest cpu, rounded up to 4 decimals so that it
+// really is enough, whose quota over periodUS reaches the kernel's minimum.
+func MinCPUPercent(periodUS uint64) float64 {
+	return math.Ceil(100*float64(MinCPUQuotaUS)/float64(periodUS)*1e4) / 1e4
+}
+
 // CPUQuotaUS is the quota in microseconds that pct percent of one CPU gives
 // over a period of periodUS microseconds.
 func CPUQuotaUS(pct float64, periodUS uint64) float64 { return pct * float64(periodUS) / 100 }
@@ -62,7 +68,7 @@ func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
 	if q >= MinCPUQuotaUS {
 		return nil
 	}
-	fix := fmt.Sprintf("raise cpu to at least %g", 100*float64(MinCPUQuotaUS)/float64(period))
+	fix := fmt.Sprintf("raise cpu to at least %g", MinCPUPercent(period))
 	if need := math.Ceil(float64(MinCPUQuotaUS) * 100 / l.CPU.V); need <= maxCPUPeriodUS {
 		fix += fmt.Sprintf(", or cpu_period_us to at least %.0f", need)
 	}
