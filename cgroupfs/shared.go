@@ -250,6 +250,9 @@ func join(parent, name string, r *Resources, add []Member, update bool, move fun
 	if !r.Empty() && !sameLimits(MergeLimits(rec.Limits, *r), rec.Limits) {
 		if update {
 			merged := MergeLimits(rec.Limits, *r)
+			if err := checkMergedQuota(name, &merged); err != nil {
+				return nil, info, err
+			}
 			if err := g.Update(&merged); err != nil {
 				return nil, info, fmt.Errorf("update limits of %s: %w", name, err)
 			}
@@ -470,6 +473,18 @@ func Find(name string) (*Record, *Group, error) {
 // ErrBelowUsage refuses a memory limit below what the group uses now.
 var ErrBelowUsage = errors.New("memory limit below current usage")
 
+// checkMergedQuota refuses a CPU quota below the kernel's minimum in the
+// limits a live group is about to get: checked on the merged limits, as a
+// new --cpu meets the group's own period, a new --cpu-period its own
+// percentage (rcon set, --update).
+func checkMergedQuota(name string, merged *Resources) error {
+	if period, quota := merged.quota(); merged.CPUPercent > 0 && quota < minCPUQuotaUS {
+		return fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
+			ErrBadLimits, name, merged.CPUPercent, period, quota, minCPUQuotaUS)
+	}
+	return nil
+}
+
 // ErrBadLimits is a limit the kernel would refuse, found before writing it.
 var ErrBadLimits = errors.New("invalid limits")
 
@@ -493,11 +508,8 @@ func SetLimits(name string, r *Resources, force bool) (*Record, error) {
 	}
 	defer g.Close()
 	merged := MergeLimits(rec.Limits, *r)
-	// The quota is checked on the merged limits: a new --cpu meets the
-	// group's own period, a new --cpu-period its own percentage.
-	if period, quota := merged.quota(); merged.CPUPercent > 0 && quota < minCPUQuotaUS {
-		return nil, fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
-			ErrBadLimits, name, merged.CPUPercent, period, quota, minCPUQuotaUS)
+	if err := checkMergedQuota(name, &merged); err != nil {
+		return nil, err
 	}
 	if r.Mem > 0 {
 		if st, err := g.Stats(); err == nil && uint64(r.Mem) < st.MemCurrent && !force {
