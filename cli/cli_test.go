@@ -170,3 +170,59 @@ func TestParentHelpAgrees(t *testing.T) {
 		t.Errorf("--parent help differs:\nrun:    %s\nattach: %s", run, attach)
 	}
 }
+
+// A plain run may be parsed against the run command alone; anything that
+// names a subcommand or asks for help before "--" goes to the whole CLI.
+func TestPlainRun(t *testing.T) {
+	subs := []string{"gc", "ps", "attach", "set", "profile"}
+	for _, c := range []struct {
+		args  []string
+		plain bool
+	}{
+		{[]string{"--cpu", "20", "--", "make"}, true},
+		{[]string{"--cpu", "20", "make", "-h"}, false}, // no "--": the whole CLI decides, as always
+		{[]string{"--command", "yes > /dev/null"}, true},
+		{[]string{"--", "gc"}, true}, // a command named gc
+		{[]string{"gc", "--kill"}, false},
+		{[]string{"--cpu", "20", "ps"}, false},
+		{[]string{"--help"}, false},
+		{[]string{"-h", "--", "x"}, false},
+		{[]string{"help"}, false},
+		{nil, true},
+	} {
+		if got := plainRun(c.args, subs); got != c.plain {
+			t.Errorf("plainRun(%q) = %v, want %v", c.args, got, c.plain)
+		}
+	}
+}
+
+// Parse gives a plain run the same result as the whole CLI, and leaves
+// what the run command alone would misread (an unknown flag taken for
+// the command) to the whole CLI, which refuses it.
+func TestParseRunAloneAgreesWithWhole(t *testing.T) {
+	type runT struct {
+		Flag bool     `name:"flag"`
+		Args []string `arg:"" optional:"" passthrough:""`
+	}
+	var whole struct {
+		Run runT     `cmd:"" default:"withargs"`
+		GC  struct{} `cmd:"" name:"gc"`
+	}
+	parse := func(args ...string) (*kong.Context, error) {
+		whole.Run = runT{}
+		return Parse(args, []string{"gc"}, &whole, &whole.Run, func() []string { return whole.Run.Args }, kong.Name("t"))
+	}
+	ctx, err := parse("--flag", "--", "x", "--flag")
+	if err != nil || strings.HasPrefix(ctx.Command(), "gc") || !whole.Run.Flag || strings.Join(whole.Run.Args, " ") != "-- x --flag" {
+		t.Errorf("plain run: %v, command %q, %+v", err, ctx.Command(), whole.Run)
+	}
+	if _, err := parse("--bogus", "--", "x"); err == nil || !strings.Contains(err.Error(), "--bogus") {
+		t.Errorf("unknown flag: %v, want the whole CLI's refusal naming it", err)
+	}
+	if whole.Run.Flag || len(whole.Run.Args) > 0 && whole.Run.Args[0] == "--bogus" {
+		t.Errorf("the refused run-only parse leaked into the result: %+v", whole.Run)
+	}
+	if ctx, err := parse("gc"); err != nil || ctx.Command() != "gc" {
+		t.Errorf("subcommand: %v, %v", err, ctx)
+	}
+}

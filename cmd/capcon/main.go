@@ -24,13 +24,10 @@ var app struct {
 
 func main() {
 	launch.MaybeInit()
-	parser, err := kong.New(&app, kong.Name("capcon"),
+	ctx, err := cli.Parse(os.Args[1:], []string{"show"}, &app, &app.Run, func() []string { return app.Run.Args },
+		kong.Name("capcon"),
 		kong.Description("Run a command with only the Linux capabilities it needs."),
 		kong.UsageOnError())
-	if err != nil {
-		os.Exit(cli.Exit("capcon", err))
-	}
-	ctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "capcon: %v\n", err)
 		os.Exit(launch.ExitFailure)

@@ -37,13 +37,10 @@ var app struct {
 
 func main() {
 	launch.MaybeInit()
-	parser, err := kong.New(&app, kong.Name("rcon"),
+	ctx, err := cli.Parse(os.Args[1:], []string{"gc", "ps", "attach", "set", "profile"}, &app, &app.Run, func() []string { return app.Run.Args },
+		kong.Name("rcon"),
 		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
 		kong.UsageOnError())
-	if err != nil {
-		os.Exit(cli.Exit("rcon", err))
-	}
-	ctx, err := parser.Parse(os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rcon: %v\n", err)
 		os.Exit(launch.ExitFailure)

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"reflect"
+	"strings"
+
+	"github.com/alecthomas/kong"
+)
+
+// Parse parses args against the whole CLI, whole (a struct of commands),
+// except for a plain run, the case every wrapped command pays for: that is
+// parsed against run, the run command's own struct, alone. Building kong's
+// model of every subcommand costs about a millisecond more
+// (BenchmarkParse in cmd/rcon), as much as rcon's own cgroup work.
+//
+// A run is taken as plain when nothing before "--" is a subcommand's name
+// or asks for help; anything else, and a plain run that does not parse,
+// goes to the whole CLI, which decides, reports and prints usage exactly
+// as before. For a plain run the context's Command() names no subcommand
+// (it is "" or the positional's "<command>").
+//
+// command returns the run's command as parsed. Alone, the run command
+// takes an unknown flag for the start of the command (`rcon --bogus --
+// true` would run "--bogus"); the whole CLI refuses it, so such a parse
+// goes to the whole CLI too.
+func Parse(args []string, subcommands []string, whole, run any, command func() []string, opts ...kong.Option) (*kong.Context, error) {
+	if plainRun(args, subcommands) {
+		if p, err := kong.New(run, opts[:1]...); err == nil {
+			ctx, err := p.Parse(args)
+			if c := command(); err == nil && (len(c) == 0 || c[0] == "--" || !strings.HasPrefix(c[0], "-")) {
+				return ctx, nil
+			}
+		}
+		// What the run-only parse wrote is not to leak into this one.
+		reflect.ValueOf(run).Elem().SetZero()
+	}
+	p, err := kong.New(whole, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Parse(args)
+}
+
+func plainRun(args, subcommands []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return true
+		case "-h", "--help", "help":
+			return false
+		}
+		for _, c := range subcommands {
+			if a == c {
+				return false
+			}
+		}
+	}
+	return true
+}
