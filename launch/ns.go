@@ -235,19 +235,11 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 			_ = unix.Kill(child, sig.(syscall.Signal))
 			continue
 		}
-		for {
-			var w unix.WaitStatus
-			pid, err := unix.Wait4(-1, &w, unix.WNOHANG, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
+		reapExited(func(pid int, w unix.WaitStatus) {
 			if pid == child {
 				ws, exited = w, true
 			}
-		}
+		})
 	}
 	if s.WaitAll {
 		// --wait-all: what the command left (a daemon, say) runs on

@@ -42,7 +42,7 @@ func endDescendants(proc *os.File, keep map[int]bool) int {
 		if err != nil {
 			// Nothing can be listed, hence killed: reap what has
 			// exited and leave the rest, rather than wait for it.
-			return reapExited()
+			return reapExited(nil)
 		}
 		proc = f
 		defer f.Close()
@@ -104,8 +104,9 @@ func ours(pids []int, keep map[int]bool) []int {
 	return out
 }
 
-// reapExited reaps the children that have exited, without waiting.
-func reapExited() int {
+// reapExited reaps the children that have exited, without waiting,
+// telling each to seen (when not nil); it returns how many it reaped.
+func reapExited(seen func(pid int, w unix.WaitStatus)) int {
 	n := 0
 	for {
 		var w unix.WaitStatus
@@ -115,6 +116,9 @@ func reapExited() int {
 		}
 		if pid <= 0 || err != nil {
 			return n
+		}
+		if seen != nil {
+			seen(pid, w)
 		}
 		n++
 	}
