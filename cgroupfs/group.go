@@ -62,9 +62,11 @@ type Group struct {
 	Name    string
 	Version Version
 	b       backend
-	// ownParent is true when the parent directory is the project's own
-	// (ProjectParent), which rcon may remove once it is empty.
-	ownParent bool
+	// madeParents are the group's directories whose parent directory is
+	// rcon's to remove once empty: the project's own parent, or one rcon
+	// made because it was missing. A parent the user made (in any one v1
+	// hierarchy, maybe with limits of their own) is never removed.
+	madeParents []string
 }
 
 // ValidName checks a group name: it becomes a directory and a state file
@@ -164,9 +166,7 @@ func (g *Group) Delete() error {
 	if err != nil {
 		return fmt.Errorf("remove group %s: %w", g.Name, err)
 	}
-	if g.ownParent {
-		removeParents(g.b.paths())
-	}
+	removeParents(g.madeParents)
 	return nil
 }
 
@@ -204,14 +204,17 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	// madeParent: the parent directory does not exist yet, so rcon makes
-	// it and, like the project parent, removes it once empty.
-	claim := func(paths []string, madeParent bool) error {
-		g.ownParent = place.project || madeParent
+	// made: the directories whose parent rcon makes (it does not exist
+	// yet) and so, like the project parent, removes once empty.
+	claim := func(paths, made []string) error {
+		if place.project {
+			made = paths
+		}
+		g.madeParents = made
 		if rec == nil {
 			return nil
 		}
-		rec.Name, rec.Version, rec.Paths, rec.OwnParent, rec.Limits = name, g.Version, paths, g.ownParent, *r
+		rec.Name, rec.Version, rec.Paths, rec.MadeParents, rec.Limits = name, g.Version, paths, made, *r
 		rec.Parent = place.given
 		return Claim(rec)
 	}
@@ -234,8 +237,8 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 
 // Open finds an existing group from its directories (as recorded in its
 // state file) without changing it.
-func Open(name string, v Version, paths []string, ownParent bool) (*Group, error) {
-	g := &Group{Name: name, Version: v, ownParent: ownParent}
+func Open(name string, v Version, paths, madeParents []string) (*Group, error) {
+	g := &Group{Name: name, Version: v, madeParents: madeParents}
 	if v == V2 {
 		if len(paths) != 1 {
 			return nil, fmt.Errorf("group %s: v2 group with %d paths", name, len(paths))

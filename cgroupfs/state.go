@@ -24,7 +24,11 @@ type Record struct {
 	Name      string    `json:"name"`
 	Version   Version   `json:"version"`
 	Paths     []string  `json:"paths"`
-	OwnParent bool      `json:"own_parent"`
+	// MadeParents lists the Paths whose parent directory rcon may remove
+	// once empty (see Group). OwnParent is what rcons before it wrote:
+	// true meant all of them.
+	MadeParents []string `json:"made_parents,omitempty"`
+	OwnParent   bool     `json:"own_parent,omitempty"`
 	Owner     Owner     `json:"owner"`
 	Command   []string  `json:"command"`
 	Limits    Resources `json:"limits"`
@@ -391,7 +395,11 @@ func readRecords(files []string) []*Record {
 
 // Group opens the group a record describes.
 func (rec *Record) Group() (*Group, error) {
-	return Open(rec.Name, rec.Version, rec.Paths, rec.OwnParent)
+	made := rec.MadeParents
+	if made == nil && rec.OwnParent {
+		made = rec.Paths
+	}
+	return Open(rec.Name, rec.Version, rec.Paths, made)
 }
 
 // gcOffset picks where a bounded sweep starts; a variable for the tests.

@@ -39,7 +39,7 @@ func v1Subsystems(r *Resources) []cgroup1.Subsystem {
 	return out
 }
 
-func createV1(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+func createV1(place *parentPlace, name string, r *Resources, claim func(paths, made []string) error) (backend, error) {
 	subs := v1Subsystems(r)
 	if len(subs) == 0 {
 		return nil, fmt.Errorf("cgroup v1: no cpu, memory, pids or blkio hierarchy mounted under %s", Mountpoint)
@@ -70,7 +70,7 @@ func createV1(place *parentPlace, name string, r *Resources, claim func([]string
 			}
 		}
 	}
-	if err := claim(g.dirs, len(missing) > 0); err != nil {
+	if err := claim(g.dirs, missing); err != nil {
 		return nil, err
 	}
 	for _, dir := range g.dirs {

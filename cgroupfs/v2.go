@@ -39,7 +39,7 @@ func controllersFor(r *Resources) (required, optional []string) {
 	return required, optional
 }
 
-func createV2(place *parentPlace, name string, r *Resources, claim func([]string, bool) error) (backend, error) {
+func createV2(place *parentPlace, name string, r *Resources, claim func(paths, made []string) error) (backend, error) {
 	own := place.project
 	if own && os.Geteuid() != 0 {
 		return nil, fmt.Errorf("cgroup v2: not root, so rcon has no parent group it may write to: pass --parent or set %s to a cgroup delegated to you (see README, \"Without root\")", ParentEnv)
@@ -53,7 +53,11 @@ func createV2(place *parentPlace, name string, r *Resources, claim func([]string
 		}
 	}
 	dir := filepath.Join(pdir, name)
-	if err := claim([]string{dir}, own); err != nil {
+	var made []string
+	if own {
+		made = []string{dir}
+	}
+	if err := claim([]string{dir}, made); err != nil {
 		return nil, err
 	}
 	if err := makeV2Leaf(pdir, dir, own, func() error { return enableControllers(pdir, r) }); err != nil {

@@ -11,13 +11,13 @@ import (
 // fd the command could only be started outside it.
 func TestV2OpenNeedsTheDirectoryFD(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "g")
-	if _, err := Open("g", V2, []string{dir}, false); err == nil {
+	if _, err := Open("g", V2, []string{dir}, nil); err == nil {
 		t.Fatal("opened a v2 group whose directory cannot be opened")
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g, err := Open("g", V2, []string{dir}, false)
+	g, err := Open("g", V2, []string{dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,6 +173,39 @@ func TestFailedCreateRemovesParentItMade(t *testing.T) {
 	stateEmpty(t)
 }
 
+// A parent the user made in one v1 hierarchy (say with a memory limit of
+// their own) stays when rcon ends its run; the same parent rcon had to make
+// in the other hierarchies goes.
+func TestUsersParentIsKept(t *testing.T) {
+	needRoot(t)
+	if cgroupV2() {
+		t.Skip("cgroup v2: a named parent must exist already, and rcon never removes it (TestV2DelegatedUnprivileged)")
+	}
+	parent := fmt.Sprintf("rcontest-userparent-%d", os.Getpid())
+	users := filepath.Join("/sys/fs/cgroup/memory", ownCgroups(t)["memory"], parent)
+	if err := os.Mkdir(users, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, d := range findGroups(parent) {
+			killAndRemove(d)
+		}
+		os.Remove(users)
+	})
+	r := rcon(t, "--parent", parent, "--mem", "64M", "--cpu", "50", "--", "true")
+	if r.Code != 0 {
+		t.Fatalf("rcon --parent %s: exit %d: %s", parent, r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(users); err != nil {
+		t.Errorf("the user's own parent %s was removed: %v", users, err)
+	}
+	for _, d := range findGroups(parent) {
+		if d != users {
+			t.Errorf("a parent rcon made is left: %s", d)
+		}
+	}
+}
+
 // Every signal rcon forwards reaches the command, which can handle it
 // and choose its own exit status. (Without a terminal, SIGINT too.)
 func TestForwardedSignals(t *testing.T) {

@@ -20,7 +20,7 @@ func TestStartInRefusesV2GroupWithoutFD(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g, err := cgroupfs.Open("g", cgroupfs.V2, []string{dir}, false)
+	g, err := cgroupfs.Open("g", cgroupfs.V2, []string{dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
