@@ -21,18 +21,18 @@ const StateEnv = "RCON_STATE_DIR"
 // that is how `rcon gc` and `rcon ps` find groups and their owners without
 // scanning cgroup trees.
 type Record struct {
-	Name      string    `json:"name"`
-	Version   Version   `json:"version"`
-	Paths     []string  `json:"paths"`
+	Name    string   `json:"name"`
+	Version Version  `json:"version"`
+	Paths   []string `json:"paths"`
 	// MadeParents lists the Paths whose parent directory rcon may remove
 	// once empty (see Group). OwnParent is what rcons before it wrote:
 	// true meant all of them.
-	MadeParents []string `json:"made_parents,omitempty"`
-	OwnParent   bool     `json:"own_parent,omitempty"`
-	Owner     Owner     `json:"owner"`
-	Command   []string  `json:"command"`
-	Limits    Resources `json:"limits"`
-	Created   time.Time `json:"created"`
+	MadeParents []string  `json:"made_parents,omitempty"`
+	OwnParent   bool      `json:"own_parent,omitempty"`
+	Owner       Owner     `json:"owner"`
+	Command     []string  `json:"command"`
+	Limits      Resources `json:"limits"`
+	Created     time.Time `json:"created"`
 	// Shared groups (rcon --shared, rcon attach) outlive any one run: they
 	// live while a member lives. Members are changed only under the
 	// name's lock (see shared.go); Owner is then the creator.
