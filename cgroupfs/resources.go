@@ -9,6 +9,18 @@ import (
 	"strings"
 )
 
+// The CPU quota is a percentage of the period; the kernel refuses a
+// cfs_quota_us (v1) or cpu.max quota (v2) below 1 ms. The profile loader
+// and the flags check by this same rule, naming their own source.
+const (
+	DefaultCPUPeriodUS = 100000 // what the kernel and rcon use when no period is given
+	MinCPUQuotaUS      = 1000
+)
+
+// CPUQuotaUS is the quota in microseconds that pct percent of one CPU gives
+// over a period of periodUS microseconds.
+func CPUQuotaUS(pct float64, periodUS uint64) float64 { return pct * float64(periodUS) / 100 }
+
 // Resources are the limits of one group. A zero field means "no limit",
 // so the zero value limits nothing.
 type Resources struct {

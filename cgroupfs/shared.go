@@ -478,18 +478,15 @@ var ErrBelowUsage = errors.New("memory limit below current usage")
 // new --cpu meets the group's own period, a new --cpu-period its own
 // percentage (rcon set, --update).
 func checkMergedQuota(name string, merged *Resources) error {
-	if period, quota := merged.quota(); merged.CPUPercent > 0 && quota < minCPUQuotaUS {
+	if period, quota := merged.quota(); merged.CPUPercent > 0 && quota < MinCPUQuotaUS {
 		return fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
-			ErrBadLimits, name, merged.CPUPercent, period, quota, minCPUQuotaUS)
+			ErrBadLimits, name, merged.CPUPercent, period, quota, MinCPUQuotaUS)
 	}
 	return nil
 }
 
 // ErrBadLimits is a limit the kernel would refuse, found before writing it.
 var ErrBadLimits = errors.New("invalid limits")
-
-// minCPUQuotaUS is the smallest CFS quota the kernel accepts (v1 and v2).
-const minCPUQuotaUS = 1000
 
 // SetLimits writes the limits r sets over those of the live group name
 // and records them, under the name's lock. A hard memory limit below the

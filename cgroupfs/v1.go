@@ -167,9 +167,9 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 func (r *Resources) quota() (period uint64, quota int64) {
 	period = r.CPUPeriod
 	if period == 0 {
-		period = 100000
+		period = DefaultCPUPeriodUS
 	}
-	return period, int64(r.CPUPercent * float64(period) / 100)
+	return period, int64(CPUQuotaUS(r.CPUPercent, period))
 }
 
 func (g *v1Group) paths() []string { return g.dirs }

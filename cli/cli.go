@@ -13,7 +13,6 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/launch"
-	"rcon/profiles"
 )
 
 // Size is a byte count flag taking K/M/G/T suffixes ("500M").
@@ -247,10 +246,10 @@ func checkQuota(r *cgroupfs.Resources, set map[string]bool) error {
 	}
 	period := r.CPUPeriod
 	if period == 0 {
-		period = profiles.DefaultCPUPeriodUS
+		period = cgroupfs.DefaultCPUPeriodUS
 	}
-	q := profiles.CPUQuotaUS(r.CPUPercent, period)
-	if q >= profiles.MinCPUQuotaUS {
+	q := cgroupfs.CPUQuotaUS(r.CPUPercent, period)
+	if q >= cgroupfs.MinCPUQuotaUS {
 		return nil
 	}
 	cpu := fmt.Sprintf("the profile's cpu = %v", r.CPUPercent)
@@ -269,7 +268,7 @@ func checkQuota(r *cgroupfs.Resources, set map[string]bool) error {
 		what = per + " with " + cpu
 	}
 	return usage("%s: a quota of %g µs per %d µs period, below the kernel's minimum of %d µs",
-		what, q, period, profiles.MinCPUQuotaUS)
+		what, q, period, cgroupfs.MinCPUQuotaUS)
 }
 
 // dropIO removes limits of one kind, so a flag replaces a profile's list.

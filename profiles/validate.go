@@ -26,23 +26,11 @@ const (
 	maxHostname    = 64
 )
 
-// The CPU quota is cpu percent of the period; the kernel refuses a
-// cfs_quota_us (v1) or cpu.max quota (v2) below 1 ms. Exported so the
-// flags are checked by the same rule and name their own source.
-const (
-	DefaultCPUPeriodUS = 100000 // what the kernel and rcon use when no period is given
-	MinCPUQuotaUS      = 1000
-)
-
-// MinCPUPercent is the smallest cpu, rounded up to 4 decimals so that it
+// minCPUPercent is the smallest cpu, rounded up to 4 decimals so that it
 // really is enough, whose quota over periodUS reaches the kernel's minimum.
-func MinCPUPercent(periodUS uint64) float64 {
-	return math.Ceil(100*float64(MinCPUQuotaUS)/float64(periodUS)*1e4) / 1e4
+func minCPUPercent(periodUS uint64) float64 {
+	return math.Ceil(100*float64(cgroupfs.MinCPUQuotaUS)/float64(periodUS)*1e4) / 1e4
 }
-
-// CPUQuotaUS is the quota in microseconds that pct percent of one CPU gives
-// over a period of periodUS microseconds.
-func CPUQuotaUS(pct float64, periodUS uint64) float64 { return pct * float64(periodUS) / 100 }
 
 // checkCPUQuota refuses a cpu whose quota, over the period the merged
 // profile sets (or the default), is below the kernel's minimum. It runs on
@@ -55,7 +43,7 @@ func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
 	if !l.CPU.Set {
 		return nil
 	}
-	period, where := uint64(DefaultCPUPeriodUS), "the default"
+	period, where := uint64(cgroupfs.DefaultCPUPeriodUS), "the default"
 	if l.CPUPeriodUS.Set {
 		period = uint64(l.CPUPeriodUS.V)
 		where = "cpu_period_us"
@@ -64,17 +52,17 @@ func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
 			where = fmt.Sprintf("cpu_period_us from %s:%d", pf.name, keyLine(pf.data, key("limits", "cpu_period_us")))
 		}
 	}
-	q := CPUQuotaUS(l.CPU.V, period)
-	if q >= MinCPUQuotaUS {
+	q := cgroupfs.CPUQuotaUS(l.CPU.V, period)
+	if q >= cgroupfs.MinCPUQuotaUS {
 		return nil
 	}
-	fix := fmt.Sprintf("raise cpu to at least %g", MinCPUPercent(period))
-	if need := math.Ceil(float64(MinCPUQuotaUS) * 100 / l.CPU.V); need <= maxCPUPeriodUS {
+	fix := fmt.Sprintf("raise cpu to at least %g", minCPUPercent(period))
+	if need := math.Ceil(float64(cgroupfs.MinCPUQuotaUS) * 100 / l.CPU.V); need <= maxCPUPeriodUS {
 		fix += fmt.Sprintf(", or cpu_period_us to at least %.0f", need)
 	}
 	return fileOf(l.CPU.From).errAt(key("limits", "cpu"),
 		"%g%% of a %d µs period (%s) is a quota of %g µs, below the kernel's minimum of %d µs: %s",
-		l.CPU.V, period, where, q, MinCPUQuotaUS, fix)
+		l.CPU.V, period, where, q, cgroupfs.MinCPUQuotaUS, fix)
 }
 
 // validate checks the values of one file's own settings. Types and key names
