@@ -204,12 +204,9 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	// made: the directories whose parent rcon makes (it does not exist
-	// yet) and so, like the project parent, removes once empty.
+	// made: the directories whose parent is rcon's to remove once empty
+	// (the project's, or one it makes because it is missing).
 	claim := func(paths, made []string) error {
-		if place.project {
-			made = paths
-		}
 		g.madeParents = made
 		if rec == nil {
 			return nil
