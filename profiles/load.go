@@ -77,19 +77,8 @@ func find(name string, dirs []string) (string, error) {
 // Load finds, reads, checks and merges a profile and the profiles it
 // includes. It only reads files: on any error nothing has been changed.
 func Load(nameOrPath string) (*Profile, error) {
-	return newLoader(SearchPath(), os.Geteuid(), os.Getuid()).load(nameOrPath)
-}
-
-// newLoader trusts the real uid like root only when it is also the
-// effective one. A setuid-root rcon (real uid a user's, effective 0) may
-// run from a wrapper whose command line the user does not choose: there
-// a profile of the user's own would hand them root, so only root's count.
-func newLoader(dirs []string, euid, ruid int) *loader {
-	uid := ruid
-	if euid == 0 && ruid != 0 {
-		uid = 0
-	}
-	return &loader{dirs: dirs, euid: euid, uid: uid}
+	l := &loader{dirs: SearchPath(), euid: os.Geteuid()}
+	return l.load(nameOrPath)
 }
 
 // loader carries what Load depends on, so tests can vary it without touching
@@ -97,7 +86,6 @@ func newLoader(dirs []string, euid, ruid int) *loader {
 type loader struct {
 	dirs []string
 	euid int
-	uid  int // the real uid: who runs rcon, trusted like root (see checkPath)
 	// data holds each file read, by the name its settings' From carries,
 	// for checks on the merged profile that must point at a line.
 	data map[string][]byte
@@ -207,10 +195,10 @@ func (l *loader) read(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("profile %s: not a regular file", path)
 	}
-	if err := checkOwner(path, fi, l.euid, l.uid); err != nil {
+	if err := checkOwner(path, fi, l.euid); err != nil {
 		return nil, err
 	}
-	if err := checkPath(path, fi, l.euid, l.uid); err != nil {
+	if err := checkPath(path, fi, l.euid); err != nil {
 		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))

@@ -27,15 +27,16 @@ func (e *PermError) Error() string {
 const maxLinks = 40
 
 // trusted reports whether owner may own what a profile's path goes
-// through: root, or uid, the one other uid the loader trusts (see
-// newLoader: as root that is root again, whoever the real uid is).
-func trusted(owner, uid int) bool { return owner == 0 || owner == uid }
+// through when rcon runs as root: root only. Not even the real uid, which
+// under sudo is root anyway, and for a setuid-root rcon is a user who may
+// be behind a wrapper whose command line they do not choose.
+func trusted(owner int) bool { return owner == 0 }
 
 // checkOwner refuses, when euid is 0, a file that is group- or
-// world-writable or owned by anyone but root (or uid). For
+// world-writable or owned by anyone but root. For
 // other users the profile can only grant what they already have, so
 // nothing is checked.
-func checkOwner(path string, fi fs.FileInfo, euid, uid int) error {
+func checkOwner(path string, fi fs.FileInfo, euid int) error {
 	if euid != 0 {
 		return nil
 	}
@@ -44,7 +45,7 @@ func checkOwner(path string, fi fs.FileInfo, euid, uid int) error {
 			Reason: fmt.Sprintf("it is writable by group or others (mode %04o) and rcon runs as root", fi.Mode().Perm()),
 			Fix:    "chmod go-w " + path}
 	}
-	if owner, ok := ownerOf(fi); ok && !trusted(owner, uid) {
+	if owner, ok := ownerOf(fi); ok && !trusted(owner) {
 		return &PermError{File: path,
 			Reason: fmt.Sprintf("it is owned by uid %d, not root, and rcon runs as root", owner),
 			Fix:    "chown root " + path}
@@ -64,7 +65,7 @@ func checkOwner(path string, fi fs.FileInfo, euid, uid int) error {
 // replace it, and that owner is checked at the next step). The walk must
 // end at the file that was opened (opened), so the file checked is the
 // file read even if the path changed meanwhile.
-func checkPath(path string, opened fs.FileInfo, euid, uid int) error {
+func checkPath(path string, opened fs.FileInfo, euid int) error {
 	if euid != 0 {
 		return nil
 	}
@@ -76,7 +77,7 @@ func checkPath(path string, opened fs.FileInfo, euid, uid int) error {
 	if err != nil {
 		return fmt.Errorf("profile %s: %w", path, err)
 	}
-	if err := checkPathDir(path, "/", fi, uid); err != nil {
+	if err := checkPathDir(path, "/", fi); err != nil {
 		return err
 	}
 	cur, todo, links := "/", components(abs), 0
@@ -101,7 +102,7 @@ func checkPath(path string, opened fs.FileInfo, euid, uid int) error {
 			// A symlink cannot be changed, only replaced, which its
 			// directory's check covers; but in a sticky directory its
 			// owner may replace it.
-			if owner, ok := ownerOf(fi); ok && !trusted(owner, uid) {
+			if owner, ok := ownerOf(fi); ok && !trusted(owner) {
 				return &PermError{File: path,
 					Reason: fmt.Sprintf("the symlink %s on its path is owned by uid %d, who could point it elsewhere, and rcon runs as root", next, owner),
 					Fix:    "chown -h root " + next}
@@ -125,7 +126,7 @@ func checkPath(path string, opened fs.FileInfo, euid, uid int) error {
 		if !fi.IsDir() {
 			return fmt.Errorf("profile %s: %s: %w", path, next, syscall.ENOTDIR)
 		}
-		if err := checkPathDir(path, next, fi, uid); err != nil {
+		if err := checkPathDir(path, next, fi); err != nil {
 			return err
 		}
 		cur = next
@@ -136,9 +137,9 @@ func checkPath(path string, opened fs.FileInfo, euid, uid int) error {
 }
 
 // checkPathDir applies checkPath's rule to one directory on the way.
-func checkPathDir(path, dir string, fi fs.FileInfo, uid int) error {
+func checkPathDir(path, dir string, fi fs.FileInfo) error {
 	owner, ok := ownerOf(fi)
-	if ok && !trusted(owner, uid) {
+	if ok && !trusted(owner) {
 		return &PermError{File: path,
 			Reason: fmt.Sprintf("the directory %s on its path is owned by uid %d, who could replace what is in it, and rcon runs as root", dir, owner),
 			Fix:    "chown root " + dir}
