@@ -207,10 +207,11 @@ func TestParseRunAloneAgreesWithWhole(t *testing.T) {
 	var whole struct {
 		Run runT     `cmd:"" default:"withargs"`
 		GC  struct{} `cmd:"" name:"gc"`
+		PS  struct{} `cmd:""` // named by kong after the field
 	}
 	parse := func(args ...string) (*kong.Context, error) {
 		whole.Run = runT{}
-		return Parse(args, []string{"gc"}, &whole, &whole.Run, func() []string { return whole.Run.Args }, kong.Name("t"))
+		return Parse(args, &whole, &whole.Run, func() []string { return whole.Run.Args }, "t")
 	}
 	ctx, err := parse("--flag", "--", "x", "--flag")
 	if err != nil || strings.HasPrefix(ctx.Command(), "gc") || !whole.Run.Flag || strings.Join(whole.Run.Args, " ") != "-- x --flag" {
@@ -222,7 +223,9 @@ func TestParseRunAloneAgreesWithWhole(t *testing.T) {
 	if whole.Run.Flag || len(whole.Run.Args) > 0 && whole.Run.Args[0] == "--bogus" {
 		t.Errorf("the refused run-only parse leaked into the result: %+v", whole.Run)
 	}
-	if ctx, err := parse("gc"); err != nil || ctx.Command() != "gc" {
-		t.Errorf("subcommand: %v, %v", err, ctx)
+	for _, sub := range []string{"gc", "ps"} {
+		if ctx, err := parse(sub); err != nil || ctx.Command() != sub {
+			t.Errorf("subcommand %s: %v, %v", sub, err, ctx)
+		}
 	}
 }

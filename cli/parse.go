@@ -14,18 +14,19 @@ import (
 // (BenchmarkParse in cmd/rcon), as much as rcon's own cgroup work.
 //
 // A run is taken as plain when nothing before "--" is a subcommand's name
-// or asks for help; anything else, and a plain run that does not parse,
-// goes to the whole CLI, which decides, reports and prints usage exactly
-// as before. For a plain run the context's Command() names no subcommand
-// (it is "" or the positional's "<command>").
+// (read from whole's `cmd` fields) or asks for help; anything else, and a
+// plain run that does not parse, goes to the whole CLI, which decides,
+// reports and prints usage exactly as before. For a plain run the
+// context's Command() names no subcommand (it is "" or the positional's
+// "<command>").
 //
 // command returns the run's command as parsed. Alone, the run command
 // takes an unknown flag for the start of the command (`rcon --bogus --
 // true` would run "--bogus"); the whole CLI refuses it, so such a parse
 // goes to the whole CLI too.
-func Parse(args []string, subcommands []string, whole, run any, command func() []string, opts ...kong.Option) (*kong.Context, error) {
-	if plainRun(args, subcommands) {
-		if p, err := kong.New(run, opts[:1]...); err == nil {
+func Parse(args []string, whole, run any, command func() []string, name string, opts ...kong.Option) (*kong.Context, error) {
+	if plainRun(args, subcommands(whole)) {
+		if p, err := kong.New(run, kong.Name(name)); err == nil {
 			ctx, err := p.Parse(args)
 			if c := command(); err == nil && (len(c) == 0 || c[0] == "--" || !strings.HasPrefix(c[0], "-")) {
 				return ctx, nil
@@ -34,11 +35,30 @@ func Parse(args []string, subcommands []string, whole, run any, command func() [
 		// What the run-only parse wrote is not to leak into this one.
 		reflect.ValueOf(run).Elem().SetZero()
 	}
-	p, err := kong.New(whole, opts...)
+	p, err := kong.New(whole, append([]kong.Option{kong.Name(name)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	return p.Parse(args)
+}
+
+// subcommands names whole's commands other than the default one, as kong
+// does: the name tag, else the field's name in lower case.
+func subcommands(whole any) []string {
+	var out []string
+	t := reflect.TypeOf(whole).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if _, ok := f.Tag.Lookup("cmd"); !ok || f.Tag.Get("default") != "" {
+			continue
+		}
+		n := f.Tag.Get("name")
+		if n == "" {
+			n = strings.ToLower(f.Name)
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func plainRun(args, subcommands []string) bool {

@@ -24,8 +24,7 @@ var app struct {
 
 func main() {
 	launch.MaybeInit()
-	ctx, err := cli.Parse(os.Args[1:], []string{"show"}, &app, &app.Run, func() []string { return app.Run.Args },
-		kong.Name("capcon"),
+	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "capcon",
 		kong.Description("Run a command with only the Linux capabilities it needs."),
 		kong.UsageOnError())
 	if err != nil {

@@ -37,8 +37,7 @@ var app struct {
 
 func main() {
 	launch.MaybeInit()
-	ctx, err := cli.Parse(os.Args[1:], []string{"gc", "ps", "attach", "set", "profile"}, &app, &app.Run, func() []string { return app.Run.Args },
-		kong.Name("rcon"),
+	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "rcon",
 		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
 		kong.UsageOnError())
 	if err != nil {
