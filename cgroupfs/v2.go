@@ -218,8 +218,17 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 	return res
 }
 
-func (g *v2Group) paths() []string    { return []string{g.dir} }
-func (g *v2Group) enterThread() error { return nil }
+func (g *v2Group) paths() []string { return []string{g.dir} }
+
+// enterThread has nothing to do while the fd is open: the command is born
+// in the group through it (CLONE_INTO_CGROUP). Without it a thread cannot
+// take the command in on v2, and starting it anyway would run it outside.
+func (g *v2Group) enterThread() error {
+	if g.fd < 0 {
+		return fmt.Errorf("group %s: no directory fd to start the command in; not starting it outside its group", g.dir)
+	}
+	return nil
+}
 
 func (g *v2Group) cgroupFD() int { return g.fd }
 

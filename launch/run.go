@@ -210,13 +210,11 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 		if fd := g.CgroupFD(); fd >= 0 {
 			cmd.SysProcAttr.UseCgroupFD = true
 			cmd.SysProcAttr.CgroupFD = fd
-		} else if g.Version == cgroupfs.V2 {
-			// A start thread is no way in on v2 (EnterThread does
-			// nothing there): the command would run outside its group.
-			return &Failure{Status: ExitFailure, Err: fmt.Errorf("group %s: no directory fd to start the command in; not starting it outside its group", g.Name)}
 		}
 	}
-	needThread := prepare != nil || (g != nil && g.CgroupFD() < 0)
+	// Without an fd the command is born in its group by a start thread
+	// that enters it first (v1; on v2 EnterThread refuses instead).
+	needThread := prepare != nil || (g != nil && !cmd.SysProcAttr.UseCgroupFD)
 	if !needThread {
 		return cmd.Start()
 	}
