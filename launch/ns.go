@@ -274,18 +274,9 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 // the command's is left anywhere below it.
 func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File, tty bool) {
 	for {
-		for {
-			var w unix.WaitStatus
-			pid, err := unix.Wait4(-1, &w, unix.WNOHANG, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.ECHILD {
-				return
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
+		reapExited(nil)
+		if !hasChildren() {
+			return
 		}
 		sig := <-sigs
 		if sig == unix.SIGCHLD || tty && (sig == unix.SIGINT || sig == unix.SIGQUIT) {

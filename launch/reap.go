@@ -37,6 +37,9 @@ func becomeSubreaper() error {
 // worst a zombie) until we reap it, so it cannot be reused in between.
 // It returns how many processes it reaped.
 func endDescendants(proc *os.File, keep map[int]bool) int {
+	if !hasChildren() {
+		return 0 // the usual case: the command left nothing
+	}
 	if proc == nil {
 		f, err := os.Open("/proc")
 		if err != nil {
@@ -77,9 +80,7 @@ func endDescendants(proc *os.File, keep map[int]bool) int {
 // Almost always there are none, which one waitid tells without a look at
 // /proc.
 func inheritedChildren() map[int]bool {
-	var info unix.Siginfo
-	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	if err == unix.ECHILD {
+	if !hasChildren() {
 		return nil
 	}
 	f, err := os.Open("/proc")
@@ -92,6 +93,14 @@ func inheritedChildren() map[int]bool {
 		keep[pid] = true
 	}
 	return keep
+}
+
+// hasChildren tells, without reaping anything, whether this process has a
+// child at all, running or exited: one waitid, where listing them means
+// reading /proc (on kernels without children files, every process's stat).
+func hasChildren() bool {
+	var info unix.Siginfo
+	return unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) != unix.ECHILD
 }
 
 func ours(pids []int, keep map[int]bool) []int {
