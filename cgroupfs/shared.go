@@ -157,6 +157,15 @@ type JoinInfo struct {
 	Parent        string
 }
 
+// ParentWarning is what a joiner is told when it asked for another parent
+// than the one the group lives under, or "".
+func (i *JoinInfo) ParentWarning(name string) string {
+	if !i.ParentIgnored {
+		return ""
+	}
+	return fmt.Sprintf("warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored", name, i.Parent)
+}
+
 // Join makes self a member of the shared group name, creating the group
 // with limits r under parent if it does not exist. An existing group keeps
 // its limits unless update is set, in which case the limits r sets are

@@ -45,9 +45,8 @@ func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 	if err != nil {
 		return Exit(tool, err)
 	}
-	if info.ParentIgnored {
-		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored\n",
-			tool, g.Name, info.Parent)
+	if w := info.ParentWarning(g.Name); w != "" {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", tool, w)
 	}
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",

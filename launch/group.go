@@ -37,9 +37,8 @@ func (s *Spec) openGroup() (*runGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.ParentIgnored {
-		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s lives under %s, where its first run made it; the parent asked for is ignored\n",
-			s.tool(), s.Shared, info.Parent)
+	if w := info.ParentWarning(s.Shared); w != "" {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", s.tool(), w)
 	}
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
