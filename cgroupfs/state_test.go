@@ -355,8 +355,7 @@ func TestRecordOfAnotherShapeIsNotGarbage(t *testing.T) {
 	if err := os.WriteFile(f, []byte(`{"name": "other", "owner": "pid 1234"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-time.Hour)
-	os.Chtimes(f, old, old)
+	ageFile(t, f, time.Hour)
 	if _, err := readRecord(f); err == nil || errors.Is(err, errBadRecord) {
 		t.Errorf("readRecord of a record of another shape: %v, want an error that is not errBadRecord", err)
 	}
@@ -370,8 +369,14 @@ func TestRecordOfAnotherShapeIsNotGarbage(t *testing.T) {
 	if err := os.WriteFile(f, []byte(`{"name": "oth`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	os.Chtimes(f, old, old)
+	ageFile(t, f, time.Hour)
 	if _, err := readRecord(f); !errors.Is(err, errBadRecord) {
 		t.Errorf("readRecord of a truncated record: %v, want errBadRecord", err)
+	}
+	if _, err := GC(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gc kept a stale truncated record: %v", err)
 	}
 }

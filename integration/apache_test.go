@@ -590,7 +590,7 @@ func TestApacheAsWwwDataHoldsOnlyBindService(t *testing.T) {
 	}
 	conf := filepath.Join(dir, "httpd.conf")
 	copyFile(t, confSrc, conf, 0o644)
-	port := freeLowPort(t)
+	port := privilegedPort(t) // binding it needs CAP_NET_BIND_SERVICE
 	env := append(os.Environ(), "APACHE_DIR="+dir, "APACHE_DOCS="+docs, fmt.Sprintf("APACHE_LISTEN=127.0.0.1:%d", port))
 	args := []string{"--cpu", "100", "--mem", "1G", "--pids", "256", "--keep", "net_bind_service", "--user", "www-data", "--",
 		apache, "-f", conf, "-DFOREGROUND"}
@@ -660,19 +660,4 @@ func TestApacheAsWwwDataHoldsOnlyBindService(t *testing.T) {
 	if _, err := os.Stat("/proc/" + master); err == nil {
 		t.Errorf("Apache master %s still runs after rcon returned", master)
 	}
-}
-
-// freeLowPort finds a port below 1024 nothing listens on, so binding it
-// needs CAP_NET_BIND_SERVICE.
-func freeLowPort(t *testing.T) int {
-	t.Helper()
-	for p := 800; p < 1024; p++ {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port below 1024 on 127.0.0.1")
-	return 0
 }

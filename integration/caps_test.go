@@ -85,7 +85,7 @@ func libcap(t *testing.T, name string) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
+	if inCI() {
 		t.Fatalf("libcap's %s is not installed (package libcap2-bin), and CI=true requires the cross-check", name)
 	}
 	t.Logf("libcap's %s is not installed (package libcap2-bin): cross-check skipped", name)

@@ -418,9 +418,12 @@ func TestAttachAndSetOnLiveGroups(t *testing.T) {
 	if r := rcon(t, "set", name, "--cpu", "0.5"); r.Code != 0 {
 		t.Errorf("set --cpu 0.5 with a 1 s period (a 5000 µs quota): exit %d: %s", r.Code, r.Stderr)
 	}
-	quota := readLimit(t, psGroupNamed(t, name), file)
-	if !strings.HasPrefix(quota, "5000") {
-		t.Errorf("after set --cpu 0.5 over a 1 s period %s = %q, want a 5000 µs quota", file, quota)
+	wantQuota := "5000"
+	if cgroupV2() {
+		wantQuota = "5000 1000000"
+	}
+	if quota := readLimit(t, psGroupNamed(t, name), file); quota != wantQuota {
+		t.Errorf("after set --cpu 0.5 over a 1 s period %s = %q, want %q", file, quota, wantQuota)
 	}
 	if r := rcon(t, "set", "rcontest-no-such-group", "--cpu", "10"); r.Code != 125 {
 		t.Errorf("set on a missing group: exit %d, want 125", r.Code)
