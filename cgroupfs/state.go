@@ -106,19 +106,25 @@ func procStat(pid int) (uint64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	// The command name (field 2) may contain spaces and parentheses; the
-	// fields after the last ')' are fixed.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, "", fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(s[i+1:])
+	f := StatFields(data)
 	if len(f) < 20 {
 		return 0, "", fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
 	st, err := strconv.ParseUint(f[19], 10, 64)
 	return st, f[0], err
+}
+
+// StatFields splits the contents of /proc/PID/stat after the command name
+// (field 2, which may hold spaces and parentheses, so it ends at the last
+// ')'): [0] is the state, [1] the parent pid, [19] the start time. Nil
+// if malformed.
+func StatFields(data []byte) []string {
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
 }
 
 // StateDir is where records live: $RCON_STATE_DIR, else /run/rcon for

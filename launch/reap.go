@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"rcon/cgroupfs"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -199,15 +201,11 @@ func parentOf(proc *os.File, pid string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := bytes.Fields(data[i+1:]) // state, ppid, ...
+	f := cgroupfs.StatFields(data)
 	if len(f) < 2 {
 		return 0, false
 	}
-	ppid, err := strconv.Atoi(string(f[1]))
+	ppid, err := strconv.Atoi(f[1])
 	return ppid, err == nil
 }
 
