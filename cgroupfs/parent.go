@@ -55,12 +55,18 @@ func (p *parentPlace) in(c string) string {
 
 // dirV1 is the parent's directory in controller c's v1 hierarchy, with
 // the mount's symlinks resolved (cpu -> cpu,cpuacct) as the kernel names it.
-func (p *parentPlace) dirV1(c string) string {
+func (p *parentPlace) dirV1(c string) string { return filepath.Join(v1Root(c), p.in(c)) }
+
+// v1Root is the mount directory of controller c's v1 hierarchy as the
+// kernel names it: on a stock hybrid host cpu and cpuacct are symlinks to
+// the co-mounted cpu,cpuacct, and group paths are recorded resolved, so
+// everything that maps a path back to its controller must resolve too.
+func v1Root(c string) string {
 	root := filepath.Join(Mountpoint, c)
 	if real, err := filepath.EvalSymlinks(root); err == nil {
-		root = real
+		return real
 	}
-	return filepath.Join(root, p.in(c))
+	return root
 }
 
 // dirV2 is the parent's directory in the unified hierarchy.

@@ -262,9 +262,10 @@ func (g *v1Group) load(r *Resources) (cgroup1.Cgroup, error) {
 	subs := v1Subsystems(r)
 	byName := map[cgroup1.Name]string{}
 	for _, s := range subs {
+		root := v1Root(string(s.Name()))
 		for _, d := range g.dirs {
-			if strings.HasPrefix(d, filepath.Join(Mountpoint, string(s.Name()))+"/") {
-				byName[s.Name()] = strings.TrimPrefix(d, filepath.Join(Mountpoint, string(s.Name())))
+			if rel, ok := strings.CutPrefix(d, root+"/"); ok {
+				byName[s.Name()] = "/" + rel
 			}
 		}
 	}
