@@ -8,7 +8,7 @@ export GOAMD64 = v1
 LDFLAGS := -s -w
 BINS    := bin/rcon bin/capcon
 
-.PHONY: all build test test-host test-v2 lint demo bench fuzz clean
+.PHONY: all build test test-host test-v2 test-v1 lint demo bench fuzz clean
 
 all: build
 
@@ -25,14 +25,18 @@ lint:
 	staticcheck ./...
 
 # Everything: unit and integration tests on this host, then the same
-# integration suite inside a cgroup v2 VM.
-test: test-host test-v2
+# integration suite inside a VM with cgroup v2, and in one with the v1
+# hybrid layout of a stock systemd host (cpu,cpuacct co-mounted).
+test: test-host test-v2 test-v1
 
 test-host: build
 	$(GO) test -count=1 -p 1 ./...
 
 test-v2:
-	testvm/test-v2.sh
+	testvm/test-vm.sh v2
+
+test-v1:
+	testvm/test-vm.sh v1
 
 demo: build
 	scripts/demo.sh

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# testvm/test-v2.sh: run the integration suite inside the cgroup v2 VM.
+# testvm/test-vm.sh [v2|v1]: run the integration suite inside the test VM,
+# with cgroup v2 mounted (v2, the default) or the co-mounted v1 hybrid
+# layout of a stock systemd host (v1: cpu,cpuacct as one hierarchy).
 #   - builds bin/rcon and bin/capcon with `make build` (if the Makefile has it)
 #   - builds ./integration with `go test -c` into testvm/cache/integration.test
 #   - boots the VM (testvm/run.sh) and runs it with RCON_BIN_DIR=/bin -test.v
@@ -10,6 +12,15 @@
 #      TESTVM_SMP (default 1), TESTVM_TEST_ARGS (extra test flags, split on
 #      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go).
 set -euo pipefail
+
+layout=${1:-v2}
+case $layout in
+v1 | v2) ;;
+*)
+	echo "usage: $0 [v2|v1]" >&2
+	exit 2
+	;;
+esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -47,9 +58,9 @@ extra=()
 if [[ -n ${TESTVM_TEST_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_TEST_ARGS"; fi
 start=$SECONDS
 set +e
-"${run[@]}" "${adds[@]}" --env RCON_BIN_DIR=/bin \
+"${run[@]}" "${adds[@]}" --env RCON_BIN_DIR=/bin --env TESTVM_CGROUP="$layout" \
 	"$cache/integration.test" -test.v "${extra[@]}"
 rc=$?
 set -e
-echo "test-v2: exit status $rc, VM wall time $((SECONDS - start)) s"
+echo "test-vm $layout: exit status $rc, VM wall time $((SECONDS - start)) s"
 exit "$rc"
