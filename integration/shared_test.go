@@ -49,6 +49,9 @@ type psGroup struct {
 		Mem        int64   `json:"mem"`
 		Pids       int64   `json:"pids"`
 	} `json:"limits"`
+	Stats struct {
+		CPUTotalNS uint64 `json:"cpu_total_ns"`
+	} `json:"stats"`
 }
 
 func psGroupNamed(t *testing.T, name string) *psGroup {
@@ -441,6 +444,34 @@ func TestAttachAndSetOnLiveGroups(t *testing.T) {
 		t.Errorf("attached group left after its process ended and gc: %v", left)
 	}
 	stateEmpty(t)
+}
+
+// rcon ps reads a live group's usage from the group's own files. On a
+// stock hybrid host cpu and cpuacct are one co-mounted hierarchy
+// (testvm v1): a lookup that did not resolve the cpu -> cpu,cpuacct
+// symlink dropped the controller, and ps showed 0 CPU for a busy group.
+func TestPsShowsCPUOfLiveGroup(t *testing.T) {
+	needRoot(t)
+	name := fmt.Sprintf("rcontest-psstat-%d", os.Getpid())
+	cleanupGroup(t, name)
+	// Busy for a moment, then it says so and waits to be ended.
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--name", name, "--cpu", "50", "--",
+		"sh", "-c", `i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; echo spun; exec sleep 30`)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "spun\n" {
+		t.Fatalf("command said %q, want spun", line)
+	}
+	g := psGroupNamed(t, name)
+	if g == nil {
+		t.Fatalf("rcon ps does not list %s", name)
+	}
+	if g.Stats.CPUTotalNS == 0 {
+		t.Errorf("rcon ps shows 0 CPU for a group whose command just spun (paths %v)", g.Paths)
+	}
 }
 
 func TestSetMemoryBelowUsageIsReported(t *testing.T) {
