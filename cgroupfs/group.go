@@ -167,6 +167,7 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("remove group %s: %w", g.Name, err)
 	}
 	removeParents(g.madeParents)
+	RestoreSelf()
 	return nil
 }
 

@@ -60,7 +60,13 @@ func createV2(place *parentPlace, name string, r *Resources, claim func(paths, m
 	if err := claim([]string{dir}, made); err != nil {
 		return nil, err
 	}
+	if own {
+		if err := readyViewRoot(filepath.Dir(pdir), r); err != nil {
+			return nil, err
+		}
+	}
 	if err := makeV2Leaf(pdir, dir, own, func() error { return enableControllers(pdir, r) }); err != nil {
+		RestoreSelf()
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
 		}
@@ -76,6 +82,7 @@ func createV2(place *parentPlace, name string, r *Resources, claim func(paths, m
 		_ = rmdir(dir)
 		if own {
 			_ = rmdir(pdir)
+			RestoreSelf()
 		}
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}

@@ -23,7 +23,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	if helper := os.Getenv("RCON_TEST_HELPER"); helper != "" {
+	if helper := os.Getenv("RCON_TEST_HELPER"); helper == "container" {
+		os.Exit(containerHelper(os.Args[1:]))
+	} else if helper != "" {
 		os.Exit(runHelper(helper, os.Args[1:]))
 	}
 	os.Exit(testMain(m))
