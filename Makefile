@@ -23,6 +23,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	staticcheck ./...
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; echo "go mod tidy: go.mod/go.sum above need tidying"; exit 1; }
 
 # Everything: unit and integration tests on this host, then the same
 # integration suite inside a VM with cgroup v2, and in one with the v1
