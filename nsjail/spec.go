@@ -40,6 +40,14 @@ type Spec struct {
 	Bind   []Bind   `json:"bind,omitempty"`
 	Tmpfs  []string `json:"tmpfs,omitempty"`
 	Chroot string   `json:"chroot,omitempty"`
+
+	// ProtectSys makes /sys (cgroupfs included, with every submount),
+	// /proc/sys and the other root-owned /proc files docker protects
+	// read-only for the command (it implies Mount). The launcher sets it
+	// for a command that stays uid 0 without CAP_SYS_ADMIN, which owns
+	// those files and could otherwise lift its own limits or leave its
+	// group; with CAP_SYS_ADMIN it could remount them anyway.
+	ProtectSys bool `json:"protect_sys,omitempty"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).
@@ -110,7 +118,7 @@ func (s *Spec) Normalize() error {
 	if s.MapUser {
 		s.User = true
 	}
-	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" {
+	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys {
 		s.Mount = true
 	}
 	if len(s.Hostname) > 64 {
@@ -146,7 +154,7 @@ func (s *Spec) WantsUser() bool { return s != nil && (s.User || s.MapUser) }
 // Empty reports whether s asks for no namespace at all.
 func (s *Spec) Empty() bool {
 	return s == nil || !(s.PID || s.Mount || s.Net || s.UTS || s.IPC || s.User || s.Cgroup ||
-		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "")
+		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys)
 }
 
 // List returns the selected namespace names, sorted.

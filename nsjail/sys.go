@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"unsafe"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,10 +65,11 @@ func SetSysProcAttr(attr *syscall.SysProcAttr, s *Spec, uid, gid int) {
 	}
 	if s.MapUser {
 		// A non-root uid loses its capabilities at execve even in its own
-		// user namespace; the init keeps the two it needs for SetupInside
+		// user namespace; the init keeps the three it needs for SetupInside
 		// as ambient capabilities and drops them (DropAmbient) before it
-		// starts the command.
-		attr.AmbientCaps = append(attr.AmbientCaps, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN)
+		// starts the command; the third, CAP_SYS_RESOURCE, is what
+		// DisableUserNS needs.
+		attr.AmbientCaps = append(attr.AmbientCaps, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SYS_RESOURCE)
 	}
 	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: inUID, HostID: uid, Size: 1}}
 	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: inGID, HostID: gid, Size: 1}}
@@ -104,6 +105,12 @@ func UnshareThread(s *Spec) error {
 // For the PID case it must run in a process that is a member of the new PID
 // namespace (the init), since procfs shows the mounter's PID namespace.
 func SetupInside(s *Spec) error {
+	if s.User && s.hidesCgroupfs() {
+		// Before /proc/sys may become read-only.
+		if err := DisableUserNS(); err != nil {
+			return err
+		}
+	}
 	if s.Mount {
 		if err := setupMounts(s); err != nil {
 			return err
@@ -134,31 +141,34 @@ func setupMounts(s *Spec) error {
 			return fmt.Errorf("chroot %s: bind onto itself: %w", root, err)
 		}
 	}
+	// Targets are resolved inside root through this handle, never by
+	// joining strings (see mountTarget).
+	rootDir, err := openRoot(root)
+	if err != nil {
+		return err
+	}
+	defer rootDir.Close()
 	for _, b := range s.Bind {
-		if err := bind(b, root, false); err != nil {
+		if err := bind(b, rootDir, false); err != nil {
 			return err
 		}
 	}
 	for _, b := range s.RoBind {
-		if err := bind(b, root, true); err != nil {
+		if err := bind(b, rootDir, true); err != nil {
 			return err
 		}
 	}
 	for _, t := range s.Tmpfs {
-		dst := filepath.Join(root, t)
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return fmt.Errorf("tmpfs %s: %w", t, err)
-		}
-		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		if err := mountOn(rootDir, t, true, func(dst string) error {
+			return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
+		}); err != nil {
 			return fmt.Errorf("tmpfs %s: %w", t, err)
 		}
 	}
 	if s.PID {
-		dst := filepath.Join(root, "proc")
-		if err := os.MkdirAll(dst, 0o555); err != nil {
-			return fmt.Errorf("mount /proc: %w", err)
-		}
-		if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		if err := mountOn(rootDir, "/proc", true, func(dst string) error {
+			return unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		}); err != nil {
 			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
@@ -167,53 +177,51 @@ func setupMounts(s *Spec) error {
 			return fmt.Errorf("chroot %s: %w", root, err)
 		}
 	}
+	if s.ProtectSys {
+		// In the final root, on the final /proc: what the command sees.
+		if err := protectSys(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// bind mounts b.Src on root+b.Dst, creating the target (a directory, or an
-// empty file for a file source) when missing.
-func bind(b Bind, root string, ro bool) error {
-	dst := filepath.Join(root, b.target())
+// mountOn resolves dst inside root (creating it: a directory, or an empty
+// file), and calls mount with a path that names exactly that target.
+func mountOn(root *os.File, dst string, dir bool, mount func(string) error) error {
+	h, err := mountTarget(root, dst, dir)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", dst, err)
+	}
+	defer h.Close()
+	return mount(fdPath(h))
+}
+
+// bind mounts b.Src on b.Dst inside root, creating the target (a
+// directory, or an empty file for a file source) when missing; ro makes
+// the bind and every mount beneath it read-only.
+func bind(b Bind, root *os.File, ro bool) error {
 	fi, err := os.Stat(b.Src)
 	if err != nil {
 		return fmt.Errorf("bind %s: %w", b.Src, err)
 	}
-	if fi.IsDir() {
-		err = os.MkdirAll(dst, 0o755)
-	} else if _, err = os.Stat(dst); errors.Is(err, os.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
-			var f *os.File
-			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				err = f.Close()
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("bind %s: target %s: %w", b.Src, dst, err)
-	}
-	if err := unix.Mount(b.Src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", b.Src, dst, err)
+	if err := mountOn(root, b.target(), fi.IsDir(), func(dst string) error {
+		return unix.Mount(b.Src, dst, "", unix.MS_BIND|unix.MS_REC, "")
+	}); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", b.Src, b.target(), err)
 	}
 	if !ro {
 		return nil
 	}
-	// A read-only remount must keep the flags the kernel locks in a user
-	// namespace (nosuid, nodev, noexec, atime), or it fails with EPERM.
-	var st unix.Statfs_t
-	if err := unix.Statfs(dst, &st); err != nil {
-		return fmt.Errorf("ro-bind %s: statfs: %w", dst, err)
+	// Looked up again: a handle opened before the mount names the
+	// directory underneath it, not the new bind.
+	h, err := pathrs.OpenatInRoot(root, b.target())
+	if err != nil {
+		return fmt.Errorf("ro-bind %s: %w", b.target(), err)
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for _, f := range []struct{ st, ms uintptr }{
-		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
-		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f.st != 0 {
-			flags |= f.ms
-		}
-	}
-	if err := unix.Mount("", dst, "", flags, ""); err != nil {
-		return fmt.Errorf("ro-bind %s: remount read-only: %w", dst, err)
+	defer h.Close()
+	if err := readOnlyTree(fdPath(h)); err != nil {
+		return fmt.Errorf("ro-bind %s: %w", b.target(), err)
 	}
 	return nil
 }
@@ -322,19 +330,22 @@ func LoopbackUp() error {
 	return nil
 }
 
+// HasSysAdmin reports whether this thread holds CAP_SYS_ADMIN in its
+// effective set (true when capget fails: the kernel decides then).
+func HasSysAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return true
+	}
+	return data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0
+}
+
 // CheckPrivilege fails with a clear message when s asks for namespaces
 // without a user namespace and the caller lacks CAP_SYS_ADMIN, which the
 // kernel would refuse with a bare EPERM.
 func CheckPrivilege(s *Spec) error {
-	if s.Empty() || s.User {
-		return nil
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return nil // let the kernel decide
-	}
-	if data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0 {
+	if s.Empty() || s.User || HasSysAdmin() {
 		return nil
 	}
 	return fmt.Errorf("--unshare %s needs CAP_SYS_ADMIN (root); add user (--unshare user,%s) to use them unprivileged", s, s)
