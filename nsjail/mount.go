@@ -201,11 +201,11 @@ func protectSys() error {
 
 // hidesCgroupfs reports whether s keeps the command from the host's
 // cgroupfs: a tmpfs over /sys/fs/cgroup or above it, or cgroupfs
-// read-only. Such a sandbox must not let the command make a user
+// read-only (ProtectSys, ReadOnlyRoot). Such a sandbox must not let the command make a user
 // namespace of its own: there it could mount the cgroup hierarchy afresh,
 // writable, and reach the files it was kept from (DisableUserNS).
 func (s *Spec) hidesCgroupfs() bool {
-	if s.ProtectSys {
+	if s.ProtectSys || s.ReadOnlyRoot {
 		return true
 	}
 	for _, t := range s.Tmpfs {

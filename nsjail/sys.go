@@ -148,28 +148,23 @@ func setupMounts(s *Spec) error {
 		return err
 	}
 	defer rootDir.Close()
-	for _, b := range s.Bind {
-		if err := bind(b, rootDir, false); err != nil {
+	mounts := plannedMounts(s)
+	if s.ReadOnlyRoot {
+		// Targets are made while the tree is still writable, then the
+		// tree goes read-only, then the mounts go on top of it.
+		for i := range mounts {
+			if mounts[i].h, err = mountTarget(rootDir, mounts[i].dst, mounts[i].dir); err != nil {
+				return fmt.Errorf("%s: target %s: %w", mounts[i].what, mounts[i].dst, err)
+			}
+			defer mounts[i].h.Close()
+		}
+		if err := readOnlyTree(fdPath(rootDir)); err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+	}
+	for _, m := range mounts {
+		if err := m.mount(rootDir); err != nil {
 			return err
-		}
-	}
-	for _, b := range s.RoBind {
-		if err := bind(b, rootDir, true); err != nil {
-			return err
-		}
-	}
-	for _, t := range s.Tmpfs {
-		if err := mountOn(rootDir, t, true, func(dst string) error {
-			return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755")
-		}); err != nil {
-			return fmt.Errorf("tmpfs %s: %w", t, err)
-		}
-	}
-	if s.PID {
-		if err := mountOn(rootDir, "/proc", true, func(dst string) error {
-			return unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
-		}); err != nil {
-			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
 	if s.Chroot != "" {
@@ -186,42 +181,80 @@ func setupMounts(s *Spec) error {
 	return nil
 }
 
-// mountOn resolves dst inside root (creating it: a directory, or an empty
-// file), and calls mount with a path that names exactly that target.
-func mountOn(root *os.File, dst string, dir bool, mount func(string) error) error {
-	h, err := mountTarget(root, dst, dir)
-	if err != nil {
-		return fmt.Errorf("target %s: %w", dst, err)
-	}
-	defer h.Close()
-	return mount(fdPath(h))
+// plannedMount is one mount SetupInside makes, in order: binds, read-only
+// binds, tmpfs, /proc.
+type plannedMount struct {
+	what, src, dst string
+	dir, ro        bool
+	h              *os.File // the target, when resolved in advance
+	do             func(target string) error
 }
 
-// bind mounts b.Src on b.Dst inside root, creating the target (a
-// directory, or an empty file for a file source) when missing; ro makes
-// the bind and every mount beneath it read-only.
-func bind(b Bind, root *os.File, ro bool) error {
-	fi, err := os.Stat(b.Src)
-	if err != nil {
-		return fmt.Errorf("bind %s: %w", b.Src, err)
+func plannedMounts(s *Spec) []plannedMount {
+	var out []plannedMount
+	for i, list := range [][]Bind{s.Bind, s.RoBind} {
+		for _, b := range list {
+			b := b
+			what := "bind"
+			if i == 1 {
+				what = "ro-bind"
+			}
+			// A missing source is reported by mount; a file source
+			// needs a file target.
+			fi, err := os.Stat(b.Src)
+			out = append(out, plannedMount{what: what, src: b.Src, dst: b.target(), dir: err != nil || fi.IsDir(), ro: i == 1,
+				do: func(target string) error { return unix.Mount(b.Src, target, "", unix.MS_BIND|unix.MS_REC, "") }})
+		}
 	}
-	if err := mountOn(root, b.target(), fi.IsDir(), func(dst string) error {
-		return unix.Mount(b.Src, dst, "", unix.MS_BIND|unix.MS_REC, "")
-	}); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", b.Src, b.target(), err)
+	for _, t := range s.Tmpfs {
+		out = append(out, plannedMount{what: "tmpfs", dst: t, dir: true, do: func(target string) error {
+			// Sticky and open to all, as /tmp is: the command may run as
+			// another user than the root that mounts it.
+			return unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+		}})
 	}
-	if !ro {
+	if s.PID {
+		out = append(out, plannedMount{what: "mount /proc", dst: "/proc", dir: true, do: func(target string) error {
+			return unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		}})
+	}
+	return out
+}
+
+// mount makes m on its target inside root, resolving (and creating) the
+// target there unless that was done in advance; a read-only bind is then
+// made read-only with every mount beneath it.
+func (m plannedMount) mount(root *os.File) error {
+	name := m.what + " " + m.dst
+	if m.src != "" {
+		name = m.what + " " + m.src + " on " + m.dst
+		if _, err := os.Stat(m.src); err != nil {
+			return fmt.Errorf("%s: %w", m.what, err)
+		}
+	}
+	h := m.h
+	if h == nil {
+		var err error
+		if h, err = mountTarget(root, m.dst, m.dir); err != nil {
+			return fmt.Errorf("%s: target: %w", name, err)
+		}
+		defer h.Close()
+	}
+	if err := m.do(fdPath(h)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !m.ro {
 		return nil
 	}
 	// Looked up again: a handle opened before the mount names the
 	// directory underneath it, not the new bind.
-	h, err := pathrs.OpenatInRoot(root, b.target())
+	top, err := pathrs.OpenatInRoot(root, m.dst)
 	if err != nil {
-		return fmt.Errorf("ro-bind %s: %w", b.target(), err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	defer h.Close()
-	if err := readOnlyTree(fdPath(h)); err != nil {
-		return fmt.Errorf("ro-bind %s: %w", b.target(), err)
+	defer top.Close()
+	if err := readOnlyTree(fdPath(top)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
