@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupScript is the shell for the command to find its own cpu group
@@ -89,7 +91,9 @@ func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 		`if echo $LIFT 2>/dev/null > $Q; then echo lift=done; else echo lift=refused; fi; ` +
 		`echo "quota=$(cat $Q)"; ` +
 		cgroupScript() + `echo "after=$G"; ` +
-		`v=$(cat /proc/sys/kernel/domainname); if echo "$v" 2>/dev/null > /proc/sys/kernel/domainname; then echo sysctl=done; else echo sysctl=refused; fi`
+		`v=$(cat /proc/sys/kernel/domainname); if echo "$v" 2>/dev/null > /proc/sys/kernel/domainname; then echo sysctl=done; else echo sysctl=refused; fi; ` +
+		// The hierarchy mounted afresh in a nested user namespace.
+		`env RCON_TEST_HELPER=nestcg ` + self(t) + `; echo "quota2=$(cat $Q)"`
 	for _, caps := range [][]string{{"--keep", "none"}, {"--user", "root", "--drop", "sys_admin"}, {"--keep", "net_bind_service", "--unshare", "pid"}} {
 		args := append([]string{"--cpu", "5"}, caps...)
 		r := rcon(t, append(args, "--", "sh", "-c", script)...)
@@ -100,6 +104,9 @@ func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 		}
 		if got["lift"] != "refused" || got["quota"] != quota {
 			t.Errorf("%v: the command lifted its own quota (now %q, want %q):\n%s", caps, got["quota"], quota, r.Stdout)
+		}
+		if !strings.Contains(r.Stdout, "nested=refused") || got["quota2"] != quota {
+			t.Errorf("%v: a nested user namespace was not refused, or the quota changed (%q):\n%s", caps, got["quota2"], r.Stdout)
 		}
 		if got["sysctl"] != "refused" {
 			t.Errorf("%v: the command wrote /proc/sys/kernel/domainname:\n%s", caps, r.Stdout)
@@ -230,6 +237,13 @@ func nestedCgroupHelper(inner bool) int {
 			// capabilities across the exec; it is the owner outside.
 			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
 			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		}
+		if os.Getuid() == 0 {
+			// Mapping uid 0 needs CAP_SETFCAP; unmapped, it is still
+			// uid 0 outside, owner of root's files, and keeps
+			// CAP_SYS_ADMIN in the namespace as an ambient capability.
+			cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = nil, nil
+			cmd.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN}
 		}
 		if err := cmd.Run(); err != nil {
 			if cmd.ProcessState == nil {

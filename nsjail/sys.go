@@ -37,10 +37,17 @@ func (s *Spec) CloneFlags() uintptr {
 // a new PID namespace needs a PID 1 that reaps and forwards signals, a new
 // user namespace cannot be unshared by a multithreaded process (and the
 // capabilities must be pruned inside it), and a new root must be in place
-// before the command is looked up.
+// before the command is looked up. ProtectSys without a user namespace
+// too: the init's start thread takes the seccomp filter (DenyUserNS) that
+// rcon's own could not, as Go may start the command with clone3 there.
 func (s *Spec) NeedsInit() bool {
-	return s != nil && (s.PID || s.User || s.Chroot != "")
+	return s != nil && (s.PID || s.User || s.Chroot != "" || s.ProtectSys)
 }
+
+// NeedsUserNSFilter reports whether the command needs DenyUserNS: its
+// cgroupfs is read-only, and there is no user namespace of ours in which
+// DisableUserNS could stop nested ones.
+func (s *Spec) NeedsUserNSFilter() bool { return s != nil && s.ProtectSys && !s.User }
 
 // SetSysProcAttr sets the clone flags and, for a user namespace, the id
 // mappings on attr for a child that enters the namespaces of s. uid and gid
