@@ -45,9 +45,8 @@ type bpf struct {
 }
 
 type fixup struct {
-	at       int
-	jt, jf   string
-	absolute bool
+	at     int
+	jt, jf string
 }
 
 func (b *bpf) stmt(code uint16, k uint32) { b.prog = append(b.prog, unix.SockFilter{Code: code, K: k}) }
