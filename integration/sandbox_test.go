@@ -403,3 +403,15 @@ func TestSandboxChrootTargetsStayInside(t *testing.T) {
 		t.Errorf("exit %d, want 125 or 127: %s", r.Code, r.Stderr)
 	}
 }
+
+// Without CAP_SYS_ADMIN rcon cannot make cgroupfs read-only for a uid-0
+// command, so it refuses the run instead of leaving it limits it could
+// lift.
+func TestSandboxRootWithoutSysAdminRefusedWhenRconCannotProtect(t *testing.T) {
+	needRoot(t)
+	r := tool(t, "capcon", "--drop", "sys_admin", "--", filepath.Join(binDir, "rcon"), "--cpu", "5", "--keep", "none", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "--user") || !strings.Contains(r.Stderr, "CAP_SYS_ADMIN") {
+		t.Errorf("exit %d, stderr %q; want 125 saying to use --user or keep sys_admin", r.Code, r.Stderr)
+	}
+	stateEmpty(t)
+}
