@@ -80,6 +80,7 @@ type Common struct {
 	Bind          []string `name:"bind" placeholder:"SRC[:DST]" help:"Bind SRC on DST (implies --unshare mount)."`
 	Tmpfs         []string `name:"tmpfs" placeholder:"DIR" help:"Mount an empty tmpfs on DIR (implies --unshare mount)."`
 	Chroot        string   `name:"chroot" placeholder:"DIR" help:"Make DIR the root (pivot_root; implies --unshare mount)."`
+	ReadOnlyRoot  bool     `name:"ro-root" help:"Make the whole file tree read-only, every mount in it; --tmpfs and --bind on top stay writable (implies --unshare mount)."`
 	Args          []string `arg:"" optional:"" passthrough:"" name:"command" help:"The command and its arguments."`
 }
 

@@ -6,10 +6,10 @@ import (
 )
 
 // applyNS fills s.NS from --unshare, --hostname, --map-user, --ro-bind,
-// --bind, --tmpfs, --chroot. --unshare replaces the namespaces a profile
+// --bind, --tmpfs, --chroot, --ro-root. --unshare replaces the namespaces a profile
 // chose; the mount flags add to its mounts.
 func (c *Common) applyNS(s *launch.Spec, set map[string]bool) error {
-	if !(set["unshare"] || set["hostname"] || set["map-user"] || set["ro-bind"] || set["bind"] || set["tmpfs"] || set["chroot"]) {
+	if !(set["unshare"] || set["hostname"] || set["map-user"] || set["ro-bind"] || set["bind"] || set["tmpfs"] || set["chroot"] || set["ro-root"]) {
 		return nil
 	}
 	if s.NS == nil {
@@ -45,6 +45,9 @@ func (c *Common) applyNS(s *launch.Spec, set map[string]bool) error {
 	ns.Tmpfs = append(ns.Tmpfs, c.Tmpfs...)
 	if set["chroot"] {
 		ns.Chroot = c.Chroot
+	}
+	if set["ro-root"] {
+		ns.ReadOnlyRoot = c.ReadOnlyRoot
 	}
 	if err := ns.Normalize(); err != nil {
 		return usage("%v", err)

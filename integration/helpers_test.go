@@ -146,6 +146,8 @@ func runHelper(name string, args []string) int {
 		}
 		fmt.Println("ready", os.Getpid())
 		time.Sleep(time.Duration(d * float64(time.Second)))
+	case "nestcg", "nestcg-inner":
+		return nestedCgroupHelper(name == "nestcg-inner")
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2

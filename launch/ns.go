@@ -219,6 +219,20 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
+	if ns.NeedsUserNSFilter() {
+		// Before the capability plan, while the thread still holds
+		// CAP_SYS_ADMIN: seccomp then needs no no_new_privs.
+		plan := prepare
+		prepare = func() error {
+			if err := nsjail.DenyUserNS(); err != nil {
+				return err
+			}
+			if plan != nil {
+				return plan()
+			}
+			return nil
+		}
+	}
 	if err := startIn(cmd, nil, prepare); err != nil {
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}

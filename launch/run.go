@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"rcon/cgroupfs"
+	"rcon/nsjail"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,6 +90,12 @@ func run(s *Spec) (int, error) {
 	cred, err := s.credential()
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
+	}
+	if s.protectSys(cred) {
+		if !s.NS.WantsUser() && !nsjail.HasSysAdmin() {
+			return 0, fail(ExitFailure, "%v", errProtectNeedsSysAdmin)
+		}
+		s.NS = withProtectSys(s.NS)
 	}
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}

@@ -40,6 +40,20 @@ type Spec struct {
 	Bind   []Bind   `json:"bind,omitempty"`
 	Tmpfs  []string `json:"tmpfs,omitempty"`
 	Chroot string   `json:"chroot,omitempty"`
+
+	// ProtectSys makes /sys (cgroupfs included, with every submount),
+	// /proc/sys and the other root-owned /proc files docker protects
+	// read-only for the command (it implies Mount). The launcher sets it
+	// for a command that stays uid 0 without CAP_SYS_ADMIN, which owns
+	// those files and could otherwise lift its own limits or leave its
+	// group; with CAP_SYS_ADMIN it could remount them anyway.
+	ProtectSys bool `json:"protect_sys,omitempty"`
+	// ReadOnlyRoot makes the whole file tree read-only, every mount in
+	// it (the new root with Chroot), before Tmpfs and Bind are mounted
+	// on top, which stay writable: the command can write only where it
+	// was given room (it implies Mount). World-writable host directories
+	// such as /var/tmp and /dev/shm are otherwise writable by anyone.
+	ReadOnlyRoot bool `json:"read_only_root,omitempty"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).
@@ -110,7 +124,7 @@ func (s *Spec) Normalize() error {
 	if s.MapUser {
 		s.User = true
 	}
-	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" {
+	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot {
 		s.Mount = true
 	}
 	if len(s.Hostname) > 64 {
@@ -146,7 +160,7 @@ func (s *Spec) WantsUser() bool { return s != nil && (s.User || s.MapUser) }
 // Empty reports whether s asks for no namespace at all.
 func (s *Spec) Empty() bool {
 	return s == nil || !(s.PID || s.Mount || s.Net || s.UTS || s.IPC || s.User || s.Cgroup ||
-		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "")
+		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot)
 }
 
 // List returns the selected namespace names, sorted.

@@ -115,3 +115,23 @@ func TestCloneFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestDenyUserNSProgramBuilds(t *testing.T) {
+	prog, err := denyUserNSProgram()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every path ends in a return: the last instruction is one.
+	if len(prog) == 0 || prog[len(prog)-1].Code != 0x06 {
+		t.Errorf("program %v does not end in a return", prog)
+	}
+}
+
+func TestUnescapeMountinfo(t *testing.T) {
+	if got := unescapeMountinfo(`/a\040b\134c\011`); got != "/a b\\c\t" {
+		t.Errorf("got %q", got)
+	}
+	if got := unescapeMountinfo(`/plain\04`); got != `/plain\04` {
+		t.Errorf("short escape: %q", got)
+	}
+}

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"unsafe"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,10 +37,17 @@ func (s *Spec) CloneFlags() uintptr {
 // a new PID namespace needs a PID 1 that reaps and forwards signals, a new
 // user namespace cannot be unshared by a multithreaded process (and the
 // capabilities must be pruned inside it), and a new root must be in place
-// before the command is looked up.
+// before the command is looked up. ProtectSys without a user namespace
+// too: the init's start thread takes the seccomp filter (DenyUserNS) that
+// rcon's own could not, as Go may start the command with clone3 there.
 func (s *Spec) NeedsInit() bool {
-	return s != nil && (s.PID || s.User || s.Chroot != "")
+	return s != nil && (s.PID || s.User || s.Chroot != "" || s.ProtectSys)
 }
+
+// NeedsUserNSFilter reports whether the command needs DenyUserNS: its
+// cgroupfs is read-only, and there is no user namespace of ours in which
+// DisableUserNS could stop nested ones.
+func (s *Spec) NeedsUserNSFilter() bool { return s != nil && s.ProtectSys && !s.User }
 
 // SetSysProcAttr sets the clone flags and, for a user namespace, the id
 // mappings on attr for a child that enters the namespaces of s. uid and gid
@@ -65,10 +72,11 @@ func SetSysProcAttr(attr *syscall.SysProcAttr, s *Spec, uid, gid int) {
 	}
 	if s.MapUser {
 		// A non-root uid loses its capabilities at execve even in its own
-		// user namespace; the init keeps the two it needs for SetupInside
+		// user namespace; the init keeps the three it needs for SetupInside
 		// as ambient capabilities and drops them (DropAmbient) before it
-		// starts the command.
-		attr.AmbientCaps = append(attr.AmbientCaps, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN)
+		// starts the command; the third, CAP_SYS_RESOURCE, is what
+		// DisableUserNS needs.
+		attr.AmbientCaps = append(attr.AmbientCaps, unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SYS_RESOURCE)
 	}
 	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: inUID, HostID: uid, Size: 1}}
 	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: inGID, HostID: gid, Size: 1}}
@@ -104,6 +112,12 @@ func UnshareThread(s *Spec) error {
 // For the PID case it must run in a process that is a member of the new PID
 // namespace (the init), since procfs shows the mounter's PID namespace.
 func SetupInside(s *Spec) error {
+	if s.User && s.hidesCgroupfs() {
+		// Before /proc/sys may become read-only.
+		if err := DisableUserNS(); err != nil {
+			return err
+		}
+	}
 	if s.Mount {
 		if err := setupMounts(s); err != nil {
 			return err
@@ -134,32 +148,30 @@ func setupMounts(s *Spec) error {
 			return fmt.Errorf("chroot %s: bind onto itself: %w", root, err)
 		}
 	}
-	for _, b := range s.Bind {
-		if err := bind(b, root, false); err != nil {
+	// Targets are resolved inside root through this handle, never by
+	// joining strings (see mountTarget).
+	rootDir, err := openRoot(root)
+	if err != nil {
+		return err
+	}
+	defer rootDir.Close()
+	mounts := plannedMounts(s)
+	if s.ReadOnlyRoot {
+		// Targets are made while the tree is still writable, then the
+		// tree goes read-only, then the mounts go on top of it.
+		for i := range mounts {
+			if mounts[i].h, err = mountTarget(rootDir, mounts[i].dst, mounts[i].dir); err != nil {
+				return fmt.Errorf("%s: target %s: %w", mounts[i].what, mounts[i].dst, err)
+			}
+			defer mounts[i].h.Close()
+		}
+		if err := readOnlyTree(fdPath(rootDir)); err != nil {
+			return fmt.Errorf("read-only root: %w", err)
+		}
+	}
+	for _, m := range mounts {
+		if err := m.mount(rootDir); err != nil {
 			return err
-		}
-	}
-	for _, b := range s.RoBind {
-		if err := bind(b, root, true); err != nil {
-			return err
-		}
-	}
-	for _, t := range s.Tmpfs {
-		dst := filepath.Join(root, t)
-		if err := os.MkdirAll(dst, 0o755); err != nil {
-			return fmt.Errorf("tmpfs %s: %w", t, err)
-		}
-		if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-			return fmt.Errorf("tmpfs %s: %w", t, err)
-		}
-	}
-	if s.PID {
-		dst := filepath.Join(root, "proc")
-		if err := os.MkdirAll(dst, 0o555); err != nil {
-			return fmt.Errorf("mount /proc: %w", err)
-		}
-		if err := unix.Mount("proc", dst, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
 	if s.Chroot != "" {
@@ -167,53 +179,89 @@ func setupMounts(s *Spec) error {
 			return fmt.Errorf("chroot %s: %w", root, err)
 		}
 	}
+	if s.ProtectSys {
+		// In the final root, on the final /proc: what the command sees.
+		if err := protectSys(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// bind mounts b.Src on root+b.Dst, creating the target (a directory, or an
-// empty file for a file source) when missing.
-func bind(b Bind, root string, ro bool) error {
-	dst := filepath.Join(root, b.target())
-	fi, err := os.Stat(b.Src)
-	if err != nil {
-		return fmt.Errorf("bind %s: %w", b.Src, err)
-	}
-	if fi.IsDir() {
-		err = os.MkdirAll(dst, 0o755)
-	} else if _, err = os.Stat(dst); errors.Is(err, os.ErrNotExist) {
-		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
-			var f *os.File
-			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-				err = f.Close()
+// plannedMount is one mount SetupInside makes, in order: binds, read-only
+// binds, tmpfs, /proc.
+type plannedMount struct {
+	what, src, dst string
+	dir, ro        bool
+	h              *os.File // the target, when resolved in advance
+	do             func(target string) error
+}
+
+func plannedMounts(s *Spec) []plannedMount {
+	var out []plannedMount
+	for i, list := range [][]Bind{s.Bind, s.RoBind} {
+		for _, b := range list {
+			b := b
+			what := "bind"
+			if i == 1 {
+				what = "ro-bind"
 			}
+			// A missing source is reported by mount; a file source
+			// needs a file target.
+			fi, err := os.Stat(b.Src)
+			out = append(out, plannedMount{what: what, src: b.Src, dst: b.target(), dir: err != nil || fi.IsDir(), ro: i == 1,
+				do: func(target string) error { return unix.Mount(b.Src, target, "", unix.MS_BIND|unix.MS_REC, "") }})
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("bind %s: target %s: %w", b.Src, dst, err)
+	for _, t := range s.Tmpfs {
+		out = append(out, plannedMount{what: "tmpfs", dst: t, dir: true, do: func(target string) error {
+			// Sticky and open to all, as /tmp is: the command may run as
+			// another user than the root that mounts it.
+			return unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777")
+		}})
 	}
-	if err := unix.Mount(b.Src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", b.Src, dst, err)
+	if s.PID {
+		out = append(out, plannedMount{what: "mount /proc", dst: "/proc", dir: true, do: func(target string) error {
+			return unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		}})
 	}
-	if !ro {
+	return out
+}
+
+// mount makes m on its target inside root, resolving (and creating) the
+// target there unless that was done in advance; a read-only bind is then
+// made read-only with every mount beneath it.
+func (m plannedMount) mount(root *os.File) error {
+	name := m.what + " " + m.dst
+	if m.src != "" {
+		name = m.what + " " + m.src + " on " + m.dst
+		if _, err := os.Stat(m.src); err != nil {
+			return fmt.Errorf("%s: %w", m.what, err)
+		}
+	}
+	h := m.h
+	if h == nil {
+		var err error
+		if h, err = mountTarget(root, m.dst, m.dir); err != nil {
+			return fmt.Errorf("%s: target: %w", name, err)
+		}
+		defer h.Close()
+	}
+	if err := m.do(fdPath(h)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if !m.ro {
 		return nil
 	}
-	// A read-only remount must keep the flags the kernel locks in a user
-	// namespace (nosuid, nodev, noexec, atime), or it fails with EPERM.
-	var st unix.Statfs_t
-	if err := unix.Statfs(dst, &st); err != nil {
-		return fmt.Errorf("ro-bind %s: statfs: %w", dst, err)
+	// Looked up again: a handle opened before the mount names the
+	// directory underneath it, not the new bind.
+	top, err := pathrs.OpenatInRoot(root, m.dst)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
-	for _, f := range []struct{ st, ms uintptr }{
-		{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
-		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
-	} {
-		if uintptr(st.Flags)&f.st != 0 {
-			flags |= f.ms
-		}
-	}
-	if err := unix.Mount("", dst, "", flags, ""); err != nil {
-		return fmt.Errorf("ro-bind %s: remount read-only: %w", dst, err)
+	defer top.Close()
+	if err := readOnlyTree(fdPath(top)); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
@@ -322,19 +370,22 @@ func LoopbackUp() error {
 	return nil
 }
 
+// HasSysAdmin reports whether this thread holds CAP_SYS_ADMIN in its
+// effective set (true when capget fails: the kernel decides then).
+func HasSysAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return true
+	}
+	return data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0
+}
+
 // CheckPrivilege fails with a clear message when s asks for namespaces
 // without a user namespace and the caller lacks CAP_SYS_ADMIN, which the
 // kernel would refuse with a bare EPERM.
 func CheckPrivilege(s *Spec) error {
-	if s.Empty() || s.User {
-		return nil
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return nil // let the kernel decide
-	}
-	if data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0 {
+	if s.Empty() || s.User || HasSysAdmin() {
 		return nil
 	}
 	return fmt.Errorf("--unshare %s needs CAP_SYS_ADMIN (root); add user (--unshare user,%s) to use them unprivileged", s, s)

@@ -97,7 +97,7 @@ func (p *Profile) Apply(s *launch.Spec) error {
 
 func (p *Profile) applyNS(s *launch.Spec) error {
 	r := &p.Run
-	if !(r.Unshare.Set || r.Hostname.Set || r.MapUser.Set || r.RoBind.Set || r.Bind.Set || r.Tmpfs.Set || r.Chroot.Set) {
+	if !(r.Unshare.Set || r.Hostname.Set || r.MapUser.Set || r.RoBind.Set || r.Bind.Set || r.Tmpfs.Set || r.Chroot.Set || r.ReadOnly.Set) {
 		return nil
 	}
 	if s.NS == nil {
@@ -116,6 +116,7 @@ func (p *Profile) applyNS(s *launch.Spec) error {
 	set(&ns.Hostname, r.Hostname)
 	set(&ns.MapUser, r.MapUser)
 	set(&ns.Chroot, r.Chroot)
+	set(&ns.ReadOnlyRoot, r.ReadOnly)
 	if r.Tmpfs.Set {
 		ns.Tmpfs = append([]string(nil), r.Tmpfs.V...)
 	}

@@ -1,0 +1,54 @@
+package launch
+
+import (
+	"errors"
+	"os"
+	"syscall"
+
+	"rcon/caps"
+	"rcon/nsjail"
+
+	"golang.org/x/sys/unix"
+)
+
+// errProtectNeedsSysAdmin: a uid-0 command without CAP_SYS_ADMIN owns
+// the cgroup files and sysctls, so its limits hold only with those
+// read-only, which needs a mount namespace, which needs CAP_SYS_ADMIN.
+var errProtectNeedsSysAdmin = errors.New("the command stays uid 0 without cap_sys_admin, and uid 0 owns the cgroup files: " +
+	"making /sys and /proc/sys read-only for it needs a mount namespace, which needs CAP_SYS_ADMIN here; run it with --user, or keep sys_admin")
+
+// protectSys reports whether the command needs /sys and /proc/sys
+// read-only (nsjail.Spec.ProtectSys): it will run as uid 0 (on the host:
+// a user namespace of root's maps 0 to 0) with capabilities pruned so
+// that CAP_SYS_ADMIN is gone. Without pruning, or keeping CAP_SYS_ADMIN,
+// the command is trusted root: it could remount anything, and the limits
+// do not hold against it.
+func (s *Spec) protectSys(cred *syscall.Credential) bool {
+	uid := uint32(os.Geteuid())
+	if cred != nil {
+		uid = cred.Uid
+	}
+	if uid != 0 || s.Caps == nil || !s.Caps.ChangesSets() {
+		return false
+	}
+	if s.NS.WantsUser() && os.Geteuid() != 0 {
+		return false // uid 0 inside is the caller outside
+	}
+	if s.Caps.Keeping() {
+		keep, err := caps.ParseSet(s.Caps.Keep)
+		return err == nil && !keep.Has(unix.CAP_SYS_ADMIN)
+	}
+	drop, err := caps.ParseSet(s.Caps.Drop)
+	return err == nil && drop.Has(unix.CAP_SYS_ADMIN)
+}
+
+// withProtectSys returns s's namespaces plus ProtectSys (and so a mount
+// namespace), leaving the caller's Spec.NS untouched.
+func withProtectSys(ns *nsjail.Spec) *nsjail.Spec {
+	out := nsjail.Spec{}
+	if ns != nil {
+		out = *ns
+	}
+	out.ProtectSys = true
+	return &out
+}
