@@ -597,7 +597,12 @@ func attachable(pid int) (Member, error) {
 			return Member{}, fmt.Errorf("pid %d: not your process (only root moves other users' processes)", pid)
 		}
 	}
-	m := Member{Owner: Owner{PID: pid, Start: start}, Attached: true}
+	// The pid was looked up in /proc, so it is of /proc's namespace.
+	view, err := procView()
+	if err != nil {
+		return Member{}, err
+	}
+	m := Member{Owner: Owner{PID: pid, Start: start, PidNS: view.PidNS}, Attached: true}
 	if data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
 		m.Command = strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 	}
