@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -316,8 +317,10 @@ type LeaveInfo struct {
 
 // Leave removes self from the shared group name. The last live member out
 // ends whatever is still in the group (processes of members that were
-// killed, or that the commands left behind) and removes it.
-func Leave(name string, self Owner) (LeaveInfo, error) {
+// killed, or that the commands left behind) and removes it. joined are the
+// group's paths as self joined it: a record that names other directories
+// now was rewritten meanwhile and is not acted on.
+func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
 	var info LeaveInfo
 	l, err := lockName(name)
 	if err != nil {
@@ -333,6 +336,9 @@ func Leave(name string, self Owner) (LeaveInfo, error) {
 	}
 	if !rec.Shared {
 		return info, fmt.Errorf("%s is not a shared group", name)
+	}
+	if joined != nil && !slices.Equal(rec.Paths, joined) {
+		return info, fmt.Errorf("%s: %w: its paths %v are not those of the group this run joined (%v)", rec.file, ErrRecordRefused, rec.Paths, joined)
 	}
 	if rec.Members = pruneMembers(rec.Members, &self); len(rec.Members) > 0 {
 		return info, rec.Update()

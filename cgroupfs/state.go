@@ -438,6 +438,9 @@ func readRecord(path string) (*Record, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := recordCheck(rec, path); err != nil {
+		return nil, err
+	}
 	rec.file = path
 	return rec, nil
 }
@@ -548,6 +551,11 @@ func GC(kill bool, max int) ([]GCResult, error) {
 			if removeStale(f, name, false) {
 				out = append(out, GCResult{Record: &Record{Name: name}, Removed: true, Unreadable: true})
 			}
+			continue
+		}
+		if errors.Is(err, ErrRecordRefused) {
+			name := strings.TrimSuffix(filepath.Base(f), ".json")
+			out = append(out, GCResult{Record: &Record{Name: name}, Err: err})
 			continue
 		}
 		if err != nil || rec.Live() {

@@ -107,6 +107,7 @@ func run(s *Spec) (int, error) {
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
+	s.hideState()
 	if s.NS != nil {
 		// Namespaces come before the capability plan on the start thread,
 		// or move it into an init that applies the plan to the command.

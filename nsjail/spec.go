@@ -40,6 +40,9 @@ type Spec struct {
 	Bind   []Bind   `json:"bind,omitempty"`
 	Tmpfs  []string `json:"tmpfs,omitempty"`
 	Chroot string   `json:"chroot,omitempty"`
+	// Hide are directories made empty and read-only inside (rcon's state
+	// directory); only with Mount, and not in a Chroot.
+	Hide []string `json:"hide,omitempty"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).

@@ -162,6 +162,9 @@ func setupMounts(s *Spec) error {
 			return fmt.Errorf("mount /proc: %w", err)
 		}
 	}
+	if err := hideDirs(s); err != nil {
+		return err
+	}
 	if s.Chroot != "" {
 		if err := pivot(root); err != nil {
 			return fmt.Errorf("chroot %s: %w", root, err)
