@@ -523,6 +523,9 @@ type GCResult struct {
 	// Unreadable: the record did not parse (left half-written by an older
 	// rcon, say) and was removed; Record holds only its name.
 	Unreadable bool
+	// Foreign: the owner is of another pid namespace than this process's
+	// /proc, so whether it lives cannot be told; the group was left alone.
+	Foreign bool
 }
 
 // GC sweeps groups whose owner is gone. Empty ones are removed; ones that
@@ -556,6 +559,10 @@ func GC(kill bool, max int) ([]GCResult, error) {
 		if errors.Is(err, ErrRecordRefused) {
 			name := strings.TrimSuffix(filepath.Base(f), ".json")
 			out = append(out, GCResult{Record: &Record{Name: name}, Err: err})
+			continue
+		}
+		if err == nil && max == 0 && !rec.Shared && !rec.Owner.Visible() {
+			out = append(out, GCResult{Record: rec, Foreign: true})
 			continue
 		}
 		if err != nil || rec.Live() {

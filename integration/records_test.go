@@ -37,10 +37,12 @@ func TestOwnersAcrossPidNamespaces(t *testing.T) {
 	shared := fmt.Sprintf("rcontest-pidns-%d", os.Getpid())
 	orphIn := fmt.Sprintf("rcontest-pidns-in-%d", os.Getpid())
 	orphHost := fmt.Sprintf("rcontest-pidns-host-%d", os.Getpid())
-	for _, n := range []string{shared, orphIn, orphHost} {
+	named := fmt.Sprintf("rcontest-pidns-named-%d", os.Getpid())
+	for _, n := range []string{shared, orphIn, orphHost, named} {
 		cleanupGroup(t, n)
 	}
 	_, pid := startRcon(t, append([]string{"--shared", shared, "--cpu", "30", "--"}, helperArgs(t, "ready", "30")...)...)
+	_, namedPid := startRcon(t, append([]string{"--name", named, "--"}, helperArgs(t, "ready", "30")...)...)
 
 	// Inside, with a fresh /proc: a start-up sweep, a join and leave of
 	// the host's shared group, then an orphan of the namespace's own
@@ -59,6 +61,12 @@ func TestOwnersAcrossPidNamespaces(t *testing.T) {
 	}
 	if strings.Contains(r.Stdout, shared) {
 		t.Errorf("gc inside the namespace judged the host's group %s: %q", shared, r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, "left "+named+" alone") {
+		t.Errorf("gc inside the namespace did not say it left the host's run %s alone: %q", named, r.Stdout)
+	}
+	if ok, why := inGroup(namedPid, named); !ok {
+		t.Errorf("the host's named run: %s", why)
 	}
 	g := psGroupNamed(t, shared)
 	switch {
