@@ -558,7 +558,7 @@ func GC(kill bool, max int) ([]GCResult, error) {
 		}
 		if errors.Is(err, ErrRecordRefused) {
 			name := strings.TrimSuffix(filepath.Base(f), ".json")
-			out = append(out, GCResult{Record: &Record{Name: name}, Err: err})
+			out = append(out, GCResult{Record: &Record{Name: name}, Err: fmt.Errorf("%w; nothing was done with it (remove the file once you know who wrote it)", err)})
 			continue
 		}
 		if err == nil && max == 0 && !rec.Shared && !rec.Owner.Visible() {
