@@ -91,10 +91,23 @@ func (g *Group) Paths() []string { return g.b.paths() }
 // a child forked from it is born inside. It is a no-op on v2.
 func (g *Group) EnterThread() error { return g.b.enterThread() }
 
+// LendStartSlot makes room, in a group of one run on v1, for the start
+// thread EnterThread moves in, so that the thread does not take one of
+// the command's pids slots; StartDone takes it back. Only for a command
+// forked from that thread itself: an init in its place keeps threads of
+// its own in the group, which the limit must count.
+func (g *Group) LendStartSlot() error {
+	if b, ok := g.b.(*v1Group); ok {
+		return b.lendStartSlot()
+	}
+	return nil
+}
+
 // StartDone is called once the command started from a thread that
 // EnterThread moved in has been started, before that thread leaves the
-// group: on v1 it takes back the pids slot lent to the thread. An error
-// means the command runs with a limit one too high: end it.
+// group: on v1 it takes back the pids slot LendStartSlot lent the
+// thread. An error means the command runs with a limit one too high: end
+// it.
 func (g *Group) StartDone() error {
 	if b, ok := g.b.(*v1Group); ok {
 		return b.startDone()

@@ -181,19 +181,24 @@ func (g *v1Group) paths() []string { return g.dirs }
 func (g *v1Group) cgroupFD() int   { return -1 }
 func (g *v1Group) close()          {}
 
-// enterThread moves the calling thread into the group. On v1 a thread
-// counts against pids.max like any task, so the start thread would take
-// one of the command's slots (`--pids 1 -- true` could not fork at all).
-// For a group of its own the limit is raised by one before the thread
-// enters, while the group is still empty, and startDone lowers it back
-// before the thread leaves: the command never has more than its limit.
-func (g *v1Group) enterThread() error {
-	if g.startPids > 0 {
-		if err := g.writePidsMax(g.startPids + 1); err != nil {
-			return fmt.Errorf("enter group: %w", err)
-		}
-		g.raised = true
+// lendStartSlot raises the pids limit by one for the start thread. On v1
+// a thread counts against pids.max like any task, so the start thread
+// would take one of the command's slots (`--pids 1 -- true` could not
+// fork at all). Done while the group is still empty; startDone lowers it
+// back before the thread leaves: the command never has more than its
+// limit.
+func (g *v1Group) lendStartSlot() error {
+	if g.startPids <= 0 {
+		return nil
 	}
+	if err := g.writePidsMax(g.startPids + 1); err != nil {
+		return fmt.Errorf("lend the start thread a pids slot: %w", err)
+	}
+	g.raised = true
+	return nil
+}
+
+func (g *v1Group) enterThread() error {
 	// "0" is the writing thread itself. Naming it by tid instead makes the
 	// kernel take the global threadgroup lock, which waits for an RCU grace
 	// period unless one just passed: 5.5-24.8 ms for a lone write here,
@@ -208,7 +213,7 @@ func (g *v1Group) enterThread() error {
 	return nil
 }
 
-// startDone puts back the pids limit enterThread raised. It runs once the
+// startDone puts back the pids limit lendStartSlot raised. It runs once the
 // command is started, while the start thread still holds its slot, so
 // there is no moment when the command could have one more than its limit;
 // until that thread is gone the command has one less.

@@ -60,8 +60,11 @@ func (s *Spec) openGroup() (*runGroup, error) {
 // against records (docs/SECURITY.md). Hidden whatever the command's uid:
 // one mount is cheaper than telling whether it could reach the directory.
 func (s *Spec) hideState() {
-	if s.NoCgroup || s.NS == nil || !s.NS.Mount {
+	if s.NoCgroup || s.NS == nil {
 		return
+	}
+	if ns := *s.NS; ns.Normalize() != nil || !ns.Mount {
+		return // no mount namespace (binds, tmpfs and chroot imply one)
 	}
 	dir, err := filepath.Abs(cgroupfs.StateDir())
 	if err != nil {
@@ -70,6 +73,13 @@ func (s *Spec) hideState() {
 	ns := *s.NS // the caller's Spec may be shared; change a copy
 	ns.Hide = append(append([]string(nil), ns.Hide...), dir)
 	s.NS = &ns
+}
+
+// initPath tells whether the command's place is taken by the namespace
+// init (see nsPrepare).
+func (s *Spec) initPath() bool {
+	ns, err := normalizedNS(s)
+	return err == nil && !ns.Empty() && needsInit(s, ns)
 }
 
 // groupOptional tells whether a run may go on without its group: an

@@ -142,6 +142,12 @@ func run(s *Spec) (int, error) {
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
+	if g != nil && !s.initPath() {
+		if err := g.LendStartSlot(); err != nil {
+			rg.end(s)
+			return 0, fail(ExitFailure, "%v", err)
+		}
+	}
 	if err := startIn(cmd, g, prepare); err != nil {
 		rg.end(s)
 		return 0, startFailure(s.Argv[0], cmd, err)
