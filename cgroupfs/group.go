@@ -91,6 +91,30 @@ func (g *Group) Paths() []string { return g.b.paths() }
 // a child forked from it is born inside. It is a no-op on v2.
 func (g *Group) EnterThread() error { return g.b.enterThread() }
 
+// LendStartSlot makes room, in a group of one run on v1, for the start
+// thread EnterThread moves in, so that the thread does not take one of
+// the command's pids slots; StartDone takes it back. Only for a command
+// forked from that thread itself: an init in its place keeps threads of
+// its own in the group, which the limit must count.
+func (g *Group) LendStartSlot() error {
+	if b, ok := g.b.(*v1Group); ok {
+		return b.lendStartSlot()
+	}
+	return nil
+}
+
+// StartDone is called once the command started from a thread that
+// EnterThread moved in has been started, before that thread leaves the
+// group: on v1 it takes back the pids slot LendStartSlot lent the
+// thread. An error means the command runs with a limit one too high: end
+// it.
+func (g *Group) StartDone() error {
+	if b, ok := g.b.(*v1Group); ok {
+		return b.startDone()
+	}
+	return nil
+}
+
 // CgroupFD is the fd to pass as SysProcAttr.CgroupFD (with UseCgroupFD),
 // or -1 when the child must be started from a thread inside the group
 // (v1; on v2, -1 only once the group is closed or deleted).
@@ -229,6 +253,11 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 			err = fmt.Errorf("%w (cgroup limits need root, or a cgroup delegated to you: --parent or %s)", err, ParentEnv)
 		}
 		return nil, err
+	}
+	if b, ok := g.b.(*v1Group); ok && (rec == nil || !rec.Shared) {
+		// Only a group of one run: raising a shared group's limit while
+		// one member starts would lend the slot to the others too.
+		b.startPids = r.Pids
 	}
 	return g, nil
 }

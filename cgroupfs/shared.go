@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -316,8 +317,10 @@ type LeaveInfo struct {
 
 // Leave removes self from the shared group name. The last live member out
 // ends whatever is still in the group (processes of members that were
-// killed, or that the commands left behind) and removes it.
-func Leave(name string, self Owner) (LeaveInfo, error) {
+// killed, or that the commands left behind) and removes it. joined are the
+// group's paths as self joined it: a record that names other directories
+// now was rewritten meanwhile and is not acted on.
+func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
 	var info LeaveInfo
 	l, err := lockName(name)
 	if err != nil {
@@ -333,6 +336,9 @@ func Leave(name string, self Owner) (LeaveInfo, error) {
 	}
 	if !rec.Shared {
 		return info, fmt.Errorf("%s is not a shared group", name)
+	}
+	if joined != nil && !slices.Equal(rec.Paths, joined) {
+		return info, fmt.Errorf("%s: %w: its paths %v are not those of the group this run joined (%v)", rec.file, ErrRecordRefused, rec.Paths, joined)
 	}
 	if rec.Members = pruneMembers(rec.Members, &self); len(rec.Members) > 0 {
 		return info, rec.Update()
@@ -597,7 +603,12 @@ func attachable(pid int) (Member, error) {
 			return Member{}, fmt.Errorf("pid %d: not your process (only root moves other users' processes)", pid)
 		}
 	}
-	m := Member{Owner: Owner{PID: pid, Start: start}, Attached: true}
+	// The pid was looked up in /proc, so it is of /proc's namespace.
+	view, err := procView()
+	if err != nil {
+		return Member{}, err
+	}
+	m := Member{Owner: Owner{PID: pid, Start: start, PidNS: view.PidNS}, Attached: true}
 	if data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
 		m.Command = strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 	}

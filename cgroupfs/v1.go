@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -16,6 +17,10 @@ import (
 type v1Group struct {
 	cg   cgroup1.Cgroup // nil for a group opened from a state file
 	dirs []string       // one per distinct hierarchy
+	// startPids is the group's pids limit when its start thread's slot
+	// is to be made up for (see enterThread), else 0.
+	startPids int64
+	raised    bool
 }
 
 // v1Subsystems picks the controllers rcon uses, skipping ones the host
@@ -176,6 +181,23 @@ func (g *v1Group) paths() []string { return g.dirs }
 func (g *v1Group) cgroupFD() int   { return -1 }
 func (g *v1Group) close()          {}
 
+// lendStartSlot raises the pids limit by one for the start thread. On v1
+// a thread counts against pids.max like any task, so the start thread
+// would take one of the command's slots (`--pids 1 -- true` could not
+// fork at all). Done while the group is still empty; startDone lowers it
+// back before the thread leaves: the command never has more than its
+// limit.
+func (g *v1Group) lendStartSlot() error {
+	if g.startPids <= 0 {
+		return nil
+	}
+	if err := g.writePidsMax(g.startPids + 1); err != nil {
+		return fmt.Errorf("lend the start thread a pids slot: %w", err)
+	}
+	g.raised = true
+	return nil
+}
+
 func (g *v1Group) enterThread() error {
 	// "0" is the writing thread itself. Naming it by tid instead makes the
 	// kernel take the global threadgroup lock, which waits for an RCU grace
@@ -189,6 +211,32 @@ func (g *v1Group) enterThread() error {
 		}
 	}
 	return nil
+}
+
+// startDone puts back the pids limit lendStartSlot raised. It runs once the
+// command is started, while the start thread still holds its slot, so
+// there is no moment when the command could have one more than its limit;
+// until that thread is gone the command has one less.
+func (g *v1Group) startDone() error {
+	if !g.raised {
+		return nil
+	}
+	if err := g.writePidsMax(g.startPids); err != nil {
+		return fmt.Errorf("restore pids limit: %w", err)
+	}
+	g.raised = false
+	return nil
+}
+
+func (g *v1Group) writePidsMax(n int64) error {
+	for _, d := range g.dirs {
+		f := filepath.Join(d, "pids.max")
+		if _, err := os.Stat(f); err != nil {
+			continue
+		}
+		return os.WriteFile(f, []byte(strconv.FormatInt(n, 10)), 0)
+	}
+	return errors.New("no pids hierarchy")
 }
 
 // procs is the union over hierarchies, so a process that left one of

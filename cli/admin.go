@@ -23,6 +23,8 @@ func GC(tool string, kill bool) int {
 		case r.Err != nil:
 			fmt.Fprintf(os.Stderr, "%s: gc %s: %v\n", tool, rec.Name, r.Err)
 			status = 1
+		case r.Foreign:
+			fmt.Printf("left %s alone: its owner (pid %d) is of another pid namespace than this /proc; rcon gc there judges it\n", rec.Name, rec.Owner.PID)
 		case r.Removed && r.Unreadable:
 			fmt.Printf("removed unreadable record of %s\n", rec.Name)
 		case r.Removed:

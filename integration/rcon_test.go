@@ -88,6 +88,22 @@ func TestPidsLimitMakesForkFail(t *testing.T) {
 	}
 }
 
+// TestPidsOneRunsTheCommandAndNoFork: --pids 1 is the command alone. On
+// v1 rcon starts the command from a thread it moves into the group, which
+// counts as a task too: the limit must be the command's, not the
+// command's plus rcon's thread (`--pids 1 -- true` used to fail with
+// EAGAIN and 125), and its one fork must still be refused.
+func TestPidsOneRunsTheCommandAndNoFork(t *testing.T) {
+	needRoot(t)
+	if r := rcon(t, "--pids", "1", "--", "true"); r.Code != 0 {
+		t.Errorf("rcon --pids 1 -- true: exit %d, %q; want 0", r.Code, r.Stderr)
+	}
+	r := rcon(t, "--pids", "1", "--", "sh", "-c", "true & wait; echo forked")
+	if r.Code == 0 || strings.Contains(r.Stdout, "forked") || r.Stderr == "" {
+		t.Errorf("rcon --pids 1 -- sh -c 'true & wait': exit %d, %q, %q; want the fork refused", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
 func TestExitStatuses(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()

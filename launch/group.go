@@ -3,6 +3,7 @@ package launch
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"rcon/cgroupfs"
@@ -48,6 +49,37 @@ func (s *Spec) openGroup() (*runGroup, error) {
 	rg := &runGroup{g: g, shared: s.Shared, self: self}
 	rg.oom0 = g.OOMKills()
 	return rg, nil
+}
+
+// hideState hides the state directory from a command that gets a mount
+// namespace. The records there tell rcon (and rcon gc) what to kill and
+// remove, and a command of rcon's own uid could rewrite them (make its
+// shared group's record name another tenant's group) or hold a name's
+// lock to stall its runs. Without a mount namespace nothing hides them:
+// such a command could as well ptrace rcon, so it is not contained
+// against records (docs/SECURITY.md). Hidden whatever the command's uid:
+// one mount is cheaper than telling whether it could reach the directory.
+func (s *Spec) hideState() {
+	if s.NoCgroup || s.NS == nil {
+		return
+	}
+	if ns := *s.NS; ns.Normalize() != nil || !ns.Mount {
+		return // no mount namespace (binds, tmpfs and chroot imply one)
+	}
+	dir, err := filepath.Abs(cgroupfs.StateDir())
+	if err != nil {
+		return
+	}
+	ns := *s.NS // the caller's Spec may be shared; change a copy
+	ns.Hide = append(append([]string(nil), ns.Hide...), dir)
+	s.NS = &ns
+}
+
+// initPath tells whether the command's place is taken by the namespace
+// init (see nsPrepare).
+func (s *Spec) initPath() bool {
+	ns, err := normalizedNS(s)
+	return err == nil && !ns.Empty() && needsInit(s, ns)
 }
 
 // groupOptional tells whether a run may go on without its group: an
@@ -119,7 +151,7 @@ func (rg *runGroup) end(s *Spec) error {
 		return nil
 	}
 	if rg.shared != "" {
-		info, err := cgroupfs.Leave(rg.shared, rg.self)
+		info, err := cgroupfs.Leave(rg.shared, rg.self, rg.g.Paths())
 		if err != nil {
 			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
 		}

@@ -114,6 +114,7 @@ func run(s *Spec) (int, error) {
 	if err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
+	s.hideState()
 	if s.NS != nil {
 		// Namespaces come before the capability plan on the start thread,
 		// or move it into an init that applies the plan to the command.
@@ -148,6 +149,12 @@ func run(s *Spec) (int, error) {
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
+	if g != nil && !s.initPath() {
+		if err := g.LendStartSlot(); err != nil {
+			rg.end(s)
+			return 0, fail(ExitFailure, "%v", err)
+		}
+	}
 	if err := startIn(cmd, g, prepare); err != nil {
 		rg.end(s)
 		return 0, startFailure(s.Argv[0], cmd, err)
@@ -226,10 +233,14 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 		return cmd.Start()
 	}
 	errc := make(chan error, 1)
+	// release lets the start thread go once the group no longer needs it
+	// to hold the slot it took (see Group.StartDone).
+	release := make(chan struct{})
+	defer close(release)
 	go func() {
 		runtime.LockOSThread()
 		if unix.Gettid() != unix.Getpid() {
-			startLocked(cmd, g, prepare, errc)
+			startLocked(cmd, g, prepare, errc, release)
 			return
 		}
 		// This is the main thread, which can never exit, so it must not be
@@ -238,19 +249,29 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 		inner := make(chan error, 1)
 		go func() {
 			runtime.LockOSThread()
-			startLocked(cmd, g, prepare, inner)
+			startLocked(cmd, g, prepare, inner, release)
 		}()
 		err := <-inner
 		runtime.UnlockOSThread()
 		errc <- err
 	}()
-	return <-errc
+	err := <-errc
+	if err == nil && g != nil {
+		// From this goroutine, not the start thread: prepare may have
+		// dropped that thread's right to write the group's files.
+		if err := g.StartDone(); err != nil {
+			return &Failure{Status: ExitFailure, Err: err}
+		}
+	}
+	return err
 }
 
 // startLocked runs on a locked thread other than the main one, which it
 // never unlocks: the thread's cgroup or credentials are changed, so Go
-// must end it when the goroutine returns instead of reusing it.
-func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc chan<- error) {
+// must end it when the goroutine returns instead of reusing it. Once the
+// command is started it waits for release: the thread is still in the
+// group until then.
+func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc chan<- error, release <-chan struct{}) {
 	if g != nil {
 		if err := g.EnterThread(); err != nil {
 			errc <- &Failure{Status: ExitFailure, Err: err}
@@ -264,6 +285,7 @@ func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc ch
 		}
 	}
 	errc <- cmd.Start()
+	<-release
 }
 
 // startFailure maps a failed cmd.Start to an exit status. Go reports an

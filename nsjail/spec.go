@@ -54,6 +54,9 @@ type Spec struct {
 	// was given room (it implies Mount). World-writable host directories
 	// such as /var/tmp and /dev/shm are otherwise writable by anyone.
 	ReadOnlyRoot bool `json:"read_only_root,omitempty"`
+	// Hide are directories made empty and read-only inside (rcon's state
+	// directory); only with Mount, and not in a Chroot.
+	Hide []string `json:"hide,omitempty"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).

@@ -174,6 +174,9 @@ func setupMounts(s *Spec) error {
 			return err
 		}
 	}
+	if err := hideDirs(s); err != nil {
+		return err
+	}
 	if s.Chroot != "" {
 		if err := pivot(root); err != nil {
 			return fmt.Errorf("chroot %s: %w", root, err)
