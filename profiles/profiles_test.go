@@ -604,9 +604,7 @@ func TestPermissionCheckWholePath(t *testing.T) {
 	refused("group-writable grandparent", prof, "chmod go-w "+mid)
 	must(os.Chmod(mid, 0o755))
 	must(os.Chown(top, 1000, -1))
-	// Refused whoever runs rcon as root: only root is trusted (under sudo
-	// the real uid is root too; a setuid-root rcon's real uid, a user's,
-	// is no reason to trust that user's files).
+	// Refused: only root's files are trusted when rcon runs as root.
 	refused("user-owned great-grandparent", prof, "chown root "+top)
 	must(os.Chown(top, 0, -1))
 
