@@ -114,6 +114,13 @@ func run(s *Spec) (int, error) {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
+	statsFile, err := openStatsJSON(s.StatsJSON)
+	if err != nil {
+		return 0, err
+	}
+	if statsFile != nil {
+		defer statsFile.Close()
+	}
 
 	// 2. The group: the run's own, or a shared one it joins. Orphans of
 	// killed runs are swept first (bounded).
@@ -184,7 +191,7 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	status := exitStatus(ws)
-	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left}
+	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left, statsFile: statsFile}
 	r.tell()
 	return status, nil
 }
