@@ -190,7 +190,7 @@ func TestBadFiles(t *testing.T) {
 		{"includes-bad.toml", "bad-size.toml", 4, "limits.mem", `invalid size "10Q"`},
 		{"relative-path.toml", "", 3, "run.stats_json", "absolute path"},
 		{"empty-command.toml", "", 3, "run.command", "must name a program"},
-		{"bad-name.toml", "", 3, "run.name", "one path component"},
+		{"bad-name.toml", "", 3, "run.name", "invalid group name"},
 		{"cpu-quota.toml", "", 4, "limits.cpu", "quota of 500 µs, below the kernel's minimum of 1000 µs"},
 	}
 	covered := map[string]bool{}

@@ -112,7 +112,9 @@ func validate(f *file, p *Profile) error {
 		}
 	}
 	if r.Name.Set {
-		if err := checkGroupName(r.Name.V); err != nil {
+		// The run-time check itself: a name that loads is one rcon can
+		// create, and the other way round.
+		if err := cgroupfs.ValidName(r.Name.V); err != nil {
 			return f.errAt(key("run", "name"), "%v", err)
 		}
 	}
@@ -234,14 +236,6 @@ func checkCpuset(s string) error {
 		if err1 != nil || err2 != nil || b < a {
 			return errorf("invalid CPU list %q: want e.g. \"0-1,3\"", s)
 		}
-	}
-	return nil
-}
-
-// checkGroupName keeps the group a single directory under its parent.
-func checkGroupName(s string) error {
-	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00\n") {
-		return errorf("invalid group name %q: want one path component, without '/'", s)
 	}
 	return nil
 }
