@@ -45,9 +45,11 @@ demo: build
 bench: build
 	bench/bench.sh
 
+# Each fuzzer runs for FUZZTIME: the profile loader, then rcon's flag parser.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./profiles/
+	$(GO) test -run '^$$' -fuzz=FuzzParseSpec -fuzztime=$(FUZZTIME) ./cmd/rcon/
 
 clean:
 	rm -rf bin

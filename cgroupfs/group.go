@@ -224,6 +224,9 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
 	g := &Group{Name: name, Version: Detect()}
 	place, err := resolveParent(parent, g.Version)
 	if err != nil {

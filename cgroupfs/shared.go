@@ -172,6 +172,9 @@ func (i *JoinInfo) ParentWarning(name string) string {
 // its limits unless update is set, in which case the limits r sets are
 // written over them. Leave undoes it.
 func Join(parent, name string, r *Resources, self Member, update bool) (*Group, JoinInfo, error) {
+	if err := r.Check(); err != nil {
+		return nil, JoinInfo{}, err
+	}
 	return join(parent, name, r, []Member{self}, update, nil)
 }
 
@@ -509,6 +512,9 @@ var ErrBadLimits = errors.New("invalid limits")
 // on cgroup v1 the kernel then tries to reclaim down to it and refuses
 // with EBUSY if it cannot, which is reported as such.
 func SetLimits(name string, r *Resources, force bool) (*Record, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
 	l, err := lockName(name)
 	if err != nil {
 		return nil, err
@@ -556,6 +562,9 @@ func belowUsageEffect(v Version) string {
 // and end with it). It returns the group, what the join found, and one
 // error per pid that could not be moved.
 func Attach(parent, name string, r *Resources, pids []int, update bool) (*Group, JoinInfo, []error, error) {
+	if err := r.Check(); err != nil {
+		return nil, JoinInfo{}, nil, err
+	}
 	var errs []error
 	var add []Member
 	for _, pid := range pids {

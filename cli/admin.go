@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"rcon/cgroupfs"
 )
@@ -106,8 +108,39 @@ func PS(tool string, asJSON bool) int {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", r.Name, owner, r.Procs,
 			float64(r.Stats.CPUTotalNS)/1e9, cgroupfs.FormatSize(int64(r.Stats.MemCurrent)),
-			cgroupfs.LimitsText(&r.Limits), strings.Join(strings.Fields(strings.Join(r.Command, " ")), " "))
+			cgroupfs.LimitsText(&r.Limits), commandText(r.Command))
 	}
 	w.Flush()
 	return 0
+}
+
+// commandText is a command line for rcon ps's table. The arguments come
+// from whoever started the run, perhaps another user, and an operator
+// reads them at a terminal: control characters (escape sequences that
+// retitle the window or rewrite the screen, newlines and tabs that break
+// the table) and bytes that are not UTF-8 are shown escaped, \xNN or
+// \uNNNN, never sent raw. (--json needs no such care: encoding/json
+// escapes what JSON requires.)
+func commandText(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		for len(a) > 0 {
+			r, n := utf8.DecodeRuneInString(a)
+			switch {
+			case r == utf8.RuneError && n == 1:
+				fmt.Fprintf(&b, `\x%02x`, a[0])
+			case r == ' ' || unicode.IsPrint(r):
+				b.WriteString(a[:n])
+			case r < 0x100:
+				fmt.Fprintf(&b, `\x%02x`, r)
+			default:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			a = a[n:]
+		}
+	}
+	return b.String()
 }

@@ -35,8 +35,8 @@ func (s *Size) Decode(ctx *kong.DecodeContext) error {
 // Limits are the cgroup flags (rcon only).
 type Limits struct {
 	CPU         float64  `name:"cpu" placeholder:"PCT" help:"CPU quota in percent of one CPU (20 = a fifth of a CPU, 150 = one and a half)."`
-	CPUPeriod   uint64   `name:"cpu-period" placeholder:"US" help:"CPU quota period in microseconds (default 100000)."`
-	CPUWeight   uint64   `name:"cpu-weight" placeholder:"1-10000" help:"Relative CPU weight (v2 cpu.weight; v1 cpu.shares)."`
+	CPUPeriod   int64    `name:"cpu-period" placeholder:"US" help:"CPU quota period in microseconds (default 100000)."`
+	CPUWeight   int64    `name:"cpu-weight" placeholder:"1-10000" help:"Relative CPU weight (v2 cpu.weight; v1 cpu.shares)."`
 	Cpuset      string   `name:"cpuset" placeholder:"CPUS" help:"CPUs the command may run on, e.g. 0-1,3."`
 	Mem         Size     `name:"mem" aliases:"memory" placeholder:"SIZE" help:"Hard memory limit (500M, 2G); the OOM killer acts beyond it."`
 	MemHigh     Size     `name:"mem-high" placeholder:"SIZE" help:"Memory throttling threshold (v2 memory.high, v1 soft limit)."`
@@ -154,31 +154,37 @@ func (c *Common) Apply(s *launch.Spec, set map[string]bool) error {
 // by the caller (checkQuota) once r holds everything it will hold: for a
 // run that includes the profile, for rcon set the group's live limits.
 func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
-	if set["cpu"] {
-		if l.CPU <= 0 {
-			return usage("--cpu %v: must be above 0 (percent of one CPU)", l.CPU)
+	// Every bound is cgroupfs's (bounds.go), the one the profiles use.
+	for _, c := range []struct {
+		flag string
+		err  func() error
+	}{
+		{"cpu", func() error { return cgroupfs.CheckCPUPercent(l.CPU) }},
+		{"cpu-period", func() error { return cgroupfs.CheckCPUPeriod(l.CPUPeriod) }},
+		{"cpu-weight", func() error { return cgroupfs.CheckCPUWeight(l.CPUWeight) }},
+		{"mem", func() error { return cgroupfs.CheckMemLimit(int64(l.Mem)) }},
+		{"mem-high", func() error { return cgroupfs.CheckMemLimit(int64(l.MemHigh)) }},
+		{"pids", func() error { return cgroupfs.CheckPids(l.Pids) }},
+	} {
+		if set[c.flag] {
+			if err := c.err(); err != nil {
+				return usage("--%s: %v", c.flag, err)
+			}
 		}
+	}
+	if set["cpu"] {
 		r.CPUPercent = l.CPU
 	}
 	if set["cpu-period"] {
-		if l.CPUPeriod < 1000 || l.CPUPeriod > 1000000 {
-			return usage("--cpu-period %d: must be between 1000 and 1000000 microseconds", l.CPUPeriod)
-		}
-		r.CPUPeriod = l.CPUPeriod
+		r.CPUPeriod = uint64(l.CPUPeriod)
 	}
 	if set["cpu-weight"] {
-		if l.CPUWeight < 1 || l.CPUWeight > 10000 {
-			return usage("--cpu-weight %d: must be between 1 and 10000", l.CPUWeight)
-		}
-		r.CPUWeight = l.CPUWeight
+		r.CPUWeight = uint64(l.CPUWeight)
 	}
 	if set["cpuset"] {
 		r.Cpuset = l.Cpuset
 	}
 	if set["mem"] {
-		if l.Mem <= 0 {
-			return usage("--mem: must be above 0")
-		}
 		r.Mem = int64(l.Mem)
 	}
 	if set["mem-high"] {
@@ -188,9 +194,6 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 		r.Swap, r.SwapSet = int64(*l.Swap), true
 	}
 	if set["pids"] {
-		if l.Pids <= 0 {
-			return usage("--pids %d: must be above 0", l.Pids)
-		}
 		r.Pids = l.Pids
 	}
 	for _, f := range []struct {

@@ -233,3 +233,19 @@ func TestParseRunAloneAgreesWithWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandTextEscapes(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"make", "-j4"}, "make -j4"},
+		{[]string{"sh", "-c", "echo \x1b]0;pwned\x07"}, `sh -c echo \x1b]0;pwned\x07`},
+		{[]string{"a\tb\nc", "\xff", "\u009b2J", "é"}, `a\x09b\x0ac \xff \x9b2J é`},
+		{[]string{"\u202e"}, `\u202e`},
+	} {
+		if got := commandText(c.in); got != c.want {
+			t.Errorf("commandText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

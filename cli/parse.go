@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"reflect"
 	"strings"
 
@@ -26,11 +27,8 @@ import (
 // goes to the whole CLI too.
 func Parse(args []string, whole, run any, command func() []string, name string, opts ...kong.Option) (*kong.Context, error) {
 	if plainRun(args, subcommands(whole)) {
-		if p, err := kong.New(run, kong.Name(name)); err == nil {
-			ctx, err := p.Parse(args)
-			if c := command(); err == nil && (len(c) == 0 || c[0] == "--" || !strings.HasPrefix(c[0], "-")) {
-				return ctx, nil
-			}
+		if ctx, ok := parseRun(args, run, command, name); ok {
+			return ctx, nil
 		}
 		// What the run-only parse wrote is not to leak into this one.
 		reflect.ValueOf(run).Elem().SetZero()
@@ -76,4 +74,32 @@ func plainRun(args, subcommands []string) bool {
 		}
 	}
 	return true
+}
+
+// helpWanted is what the run-only parse's exit hook panics with: help
+// asked for in a form plainRun does not see ("-h0", "--help=1") is left
+// to the whole CLI, which prints it and exits as the caller set up.
+type helpWanted struct{}
+
+// parseRun is the run-only parse; ok is false when the whole CLI must
+// decide instead.
+func parseRun(args []string, run any, command func() []string, name string) (ctx *kong.Context, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, help := r.(helpWanted); !help {
+				panic(r)
+			}
+			ctx, ok = nil, false
+		}
+	}()
+	p, err := kong.New(run, kong.Name(name), kong.Writers(io.Discard, io.Discard),
+		kong.Exit(func(int) { panic(helpWanted{}) }))
+	if err != nil {
+		return nil, false
+	}
+	ctx, err = p.Parse(args)
+	if c := command(); err == nil && (len(c) == 0 || c[0] == "--" || !strings.HasPrefix(c[0], "-")) {
+		return ctx, true
+	}
+	return nil, false
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -64,6 +65,37 @@ func runHelper(name string, args []string) int {
 			c.Wait()
 		}
 		fmt.Printf("started=%d failed=%d\n", ok, failed)
+	case "mkcgroup":
+		// Make a child cgroup in its own group (pids on v1), which keeps
+		// rcon from removing the group, print its path, touch MiB of
+		// memory (args[1], maybe past a limit) and exit with args[0].
+		data, err := os.ReadFile("/proc/self/cgroup")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		dir := ""
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			f := strings.SplitN(l, ":", 3)
+			switch {
+			case len(f) == 3 && f[1] == "pids":
+				dir = "/sys/fs/cgroup/pids" + f[2]
+			case len(f) == 3 && f[0] == "0" && f[1] == "" && dir == "":
+				dir = "/sys/fs/cgroup" + f[2]
+			}
+		}
+		dir += "/rcontest-sub"
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println(dir)
+		n := int(arg(1)) << 20
+		b := make([]byte, n)
+		for i := 0; i < n; i += 4096 {
+			b[i] = 1
+		}
+		return int(arg(0))
 	case "trap":
 		// Wait for SIGTERM and exit 3 when it comes, so a test can tell
 		// "reached the command" from "killed rcon".

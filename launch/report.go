@@ -2,6 +2,7 @@ package launch
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,31 @@ type Report struct {
 	Wall       time.Duration
 	Stats      cgroupfs.Stats
 	LeftOver   int // processes still in the group when the command exited
+
+	// statsFile is --stats-json's file, opened before the command ran.
+	statsFile *os.File
+}
+
+// openStatsJSON opens --stats-json's file before anything is created or
+// run, so a path that cannot be written fails the run at once (125)
+// instead of after the command, and so the file written is the one the
+// caller named: the command, run later and perhaps as another user, may
+// own the directory and put a symlink there to a file of root's. The last
+// component is not followed even now (O_NOFOLLOW); directories on the way
+// are the caller's choice. The descriptor is close-on-exec: the command
+// never holds it.
+func openStatsJSON(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fail(ExitFailure, "--stats-json %s: is a symlink, which rcon does not follow: name the file itself", path)
+	}
+	if err != nil {
+		return nil, fail(ExitFailure, "--stats-json: %v", err)
+	}
+	return f, nil
 }
 
 // OOMKilled reports whether the kernel's OOM killer ended the command:
@@ -54,8 +80,8 @@ func (r *Report) tell() {
 	if s.Stats {
 		r.writeText(os.Stderr)
 	}
-	if s.StatsJSON != "" {
-		if err := r.writeJSON(s.StatsJSON); err != nil {
+	if r.statsFile != nil {
+		if err := r.writeJSON(r.statsFile); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: --stats-json: %v\n", s.tool(), err)
 		}
 	}
@@ -108,7 +134,7 @@ type JSONReport struct {
 	Started     time.Time          `json:"started"`
 }
 
-func (r *Report) writeJSON(path string) error {
+func (r *Report) writeJSON(f *os.File) error {
 	j := JSONReport{Command: r.Spec.Argv, Status: r.Status, OOMKilled: r.OOMKilled(),
 		WallSeconds: r.Wall.Seconds(), Limits: r.Spec.Resources, Stats: r.Stats, LeftOver: r.LeftOver,
 		Started: time.Now().Add(-r.Wall)}
@@ -119,5 +145,21 @@ func (r *Report) writeJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	data = append(data, '\n')
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		// A pipe or a device (/dev/null) takes it as a stream.
+		if _, err := f.Write(data); err != nil {
+			return fmt.Errorf("write %s: %w", f.Name(), err)
+		}
+		return nil
+	}
+	// Written at the start and cut to its length, in case something else
+	// wrote to the file meanwhile.
+	if _, err := f.WriteAt(data, 0); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.Name(), err)
+	}
+	return nil
 }

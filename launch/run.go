@@ -122,6 +122,13 @@ func run(s *Spec) (int, error) {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
+	statsFile, err := openStatsJSON(s.StatsJSON)
+	if err != nil {
+		return 0, err
+	}
+	if statsFile != nil {
+		defer statsFile.Close()
+	}
 
 	// 2. The group: the run's own, or a shared one it joins. Orphans of
 	// killed runs are swept first (bounded).
@@ -191,16 +198,33 @@ func run(s *Spec) (int, error) {
 	// 5. Account, end what is left, remove (or leave) the group.
 	var st cgroupfs.Stats
 	left := 0
+	var endErr error
 	if g != nil {
 		st, left = rg.stats(s.Stats || s.StatsJSON != ""), rg.leftover()
-		if err := rg.end(s); err != nil {
-			return 0, err
-		}
+		endErr = rg.end(s)
 	}
 	status := exitStatus(ws)
-	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left}
+	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left, statsFile: statsFile}
 	r.tell()
+	if endErr != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), endErr)
+		return afterCleanupFailure(status), nil
+	}
 	return status, nil
+}
+
+// afterCleanupFailure is the exit status of a run whose command ended
+// with status but whose group could not be ended or removed afterwards
+// (both are reported on stderr, with the OOM report and the stats). A
+// command that failed keeps its own status: that is what a caller
+// scripts against, and it already says "failed". A command that
+// succeeded gives 125: a status of 0 would hide that rcon left a group
+// (and its record, for gc) behind.
+func afterCleanupFailure(status int) int {
+	if status != 0 {
+		return status
+	}
+	return ExitFailure
 }
 
 // cleanup ends whatever is left in the group and removes it.

@@ -148,3 +148,11 @@ func TestStartFailureFileCaps(t *testing.T) {
 		t.Errorf("EPERM on a file with capabilities: %v, want status 126", err)
 	}
 }
+
+func TestAfterCleanupFailure(t *testing.T) {
+	for _, c := range []struct{ status, want int }{{0, ExitFailure}, {3, 3}, {137, 137}, {ExitFailure, ExitFailure}, {1, 1}} {
+		if got := afterCleanupFailure(c.status); got != c.want {
+			t.Errorf("afterCleanupFailure(%d) = %d, want %d", c.status, got, c.want)
+		}
+	}
+}

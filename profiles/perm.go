@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// PermError is a profile refused because someone other than root (or the
-// user running rcon) could change it: run as root, such a profile would let
-// them choose what root runs and with which privileges.
+// PermError is a profile refused because someone other than root could
+// change it: run as root, such a profile would let them choose what root
+// runs and with which privileges.
 type PermError struct {
 	File   string
 	Reason string
@@ -27,9 +27,9 @@ func (e *PermError) Error() string {
 const maxLinks = 40
 
 // trusted reports whether owner may own what a profile's path goes
-// through when rcon runs as root: root only. Not even the real uid, which
-// under sudo is root anyway, and for a setuid-root rcon is a user who may
-// be behind a wrapper whose command line they do not choose.
+// through when rcon runs as root: root only. rcon runs as root only when
+// root started it (it refuses a set-id start: launch.RefuseSetID), so
+// root's files are the only ones that cannot come from someone else.
 func trusted(owner int) bool { return owner == 0 }
 
 // checkOwner refuses, when euid is 0, a file that is group- or

@@ -190,7 +190,7 @@ func TestBadFiles(t *testing.T) {
 		{"includes-bad.toml", "bad-size.toml", 4, "limits.mem", `invalid size "10Q"`},
 		{"relative-path.toml", "", 3, "run.stats_json", "absolute path"},
 		{"empty-command.toml", "", 3, "run.command", "must name a program"},
-		{"bad-name.toml", "", 3, "run.name", "one path component"},
+		{"bad-name.toml", "", 3, "run.name", "invalid group name"},
 		{"cpu-quota.toml", "", 4, "limits.cpu", "quota of 500 µs, below the kernel's minimum of 1000 µs"},
 	}
 	covered := map[string]bool{}
@@ -604,9 +604,7 @@ func TestPermissionCheckWholePath(t *testing.T) {
 	refused("group-writable grandparent", prof, "chmod go-w "+mid)
 	must(os.Chmod(mid, 0o755))
 	must(os.Chown(top, 1000, -1))
-	// Refused whoever runs rcon as root: only root is trusted (under sudo
-	// the real uid is root too; a setuid-root rcon's real uid, a user's,
-	// is no reason to trust that user's files).
+	// Refused: only root's files are trusted when rcon runs as root.
 	refused("user-owned great-grandparent", prof, "chown root "+top)
 	must(os.Chown(top, 0, -1))
 

@@ -18,11 +18,10 @@ func parseSizeString(s string) (int64, error) { return cgroupfs.ParseSize(s) }
 
 // Limits on values that the kernel would reject anyway; checking them here
 // turns a failure at run time (after cron has fired) into one at load time.
+// The numeric bounds are cgroupfs's (cgroupfs/bounds.go), the same the
+// flags are held to.
 const (
-	minCPUPeriodUS = 1000    // 1 ms, the kernel's cfs_period_us minimum
-	maxCPUPeriodUS = 1000000 // 1 s, its maximum
-	maxCPUWeight   = 10000
-	maxCPUPercent  = 100000 // 1000 CPUs; beyond that the quota arithmetic overflows long before it means anything
+	maxCPUPeriodUS = cgroupfs.MaxCPUPeriodUS
 	maxHostname    = 64
 )
 
@@ -69,34 +68,28 @@ func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
 // were checked by decode; what remains needs the value's meaning.
 func validate(f *file, p *Profile) error {
 	l := &p.Limits
-	if l.CPU.Set {
-		if math.IsNaN(l.CPU.V) || l.CPU.V <= 0 || l.CPU.V > maxCPUPercent {
-			return f.errAt(key("limits", "cpu"), "must be a percentage of one CPU, above 0 and at most %d (150 = 1.5 CPUs), got %v", maxCPUPercent, l.CPU.V)
+	for _, c := range []struct {
+		name string
+		set  bool
+		err  func() error
+	}{
+		{"cpu", l.CPU.Set, func() error { return cgroupfs.CheckCPUPercent(l.CPU.V) }},
+		{"cpu_period_us", l.CPUPeriodUS.Set, func() error { return cgroupfs.CheckCPUPeriod(l.CPUPeriodUS.V) }},
+		{"cpu_weight", l.CPUWeight.Set, func() error { return cgroupfs.CheckCPUWeight(l.CPUWeight.V) }},
+		{"pids", l.Pids.Set, func() error { return cgroupfs.CheckPids(l.Pids.V) }},
+		{"mem", l.Mem.Set, func() error { return cgroupfs.CheckMemLimit(int64(l.Mem.V)) }},
+		{"mem_high", l.MemHigh.Set, func() error { return cgroupfs.CheckMemLimit(int64(l.MemHigh.V)) }},
+	} {
+		if c.set {
+			if err := c.err(); err != nil {
+				return f.errAt(key("limits", c.name), "%v", err)
+			}
 		}
-	}
-	if l.CPUPeriodUS.Set && (l.CPUPeriodUS.V < minCPUPeriodUS || l.CPUPeriodUS.V > maxCPUPeriodUS) {
-		return f.errAt(key("limits", "cpu_period_us"), "must be between %d and %d microseconds, got %d", minCPUPeriodUS, maxCPUPeriodUS, l.CPUPeriodUS.V)
-	}
-	if l.CPUWeight.Set && (l.CPUWeight.V < 1 || l.CPUWeight.V > maxCPUWeight) {
-		return f.errAt(key("limits", "cpu_weight"), "must be between 1 and %d, got %d", maxCPUWeight, l.CPUWeight.V)
 	}
 	if l.Cpuset.Set {
 		if err := checkCpuset(l.Cpuset.V); err != nil {
 			return f.errAt(key("limits", "cpuset"), "%v", err)
 		}
-	}
-	// A zero hard limit would kill the command at once; "no limit" is
-	// spelled by leaving the key out. Swap 0 is meaningful (no swap).
-	for _, s := range []struct {
-		name string
-		v    Value[Size]
-	}{{"mem", l.Mem}, {"mem_high", l.MemHigh}} {
-		if s.v.Set && s.v.V == 0 {
-			return f.errAt(key("limits", s.name), "must be above 0 (leave the key out for no limit)")
-		}
-	}
-	if l.Pids.Set && l.Pids.V <= 0 {
-		return f.errAt(key("limits", "pids"), "must be above 0, got %d (leave the key out for no limit)", l.Pids.V)
 	}
 	for _, t := range ioTables(l) {
 		if !t.v.Set {
@@ -119,7 +112,9 @@ func validate(f *file, p *Profile) error {
 		}
 	}
 	if r.Name.Set {
-		if err := checkGroupName(r.Name.V); err != nil {
+		// The run-time check itself: a name that loads is one rcon can
+		// create, and the other way round.
+		if err := cgroupfs.ValidName(r.Name.V); err != nil {
 			return f.errAt(key("run", "name"), "%v", err)
 		}
 	}
@@ -241,14 +236,6 @@ func checkCpuset(s string) error {
 		if err1 != nil || err2 != nil || b < a {
 			return errorf("invalid CPU list %q: want e.g. \"0-1,3\"", s)
 		}
-	}
-	return nil
-}
-
-// checkGroupName keeps the group a single directory under its parent.
-func checkGroupName(s string) error {
-	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, "/\x00\n") {
-		return errorf("invalid group name %q: want one path component, without '/'", s)
 	}
 	return nil
 }
