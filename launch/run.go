@@ -141,7 +141,12 @@ func run(s *Spec) (int, error) {
 	// 3. Start the command inside its group: it must be there before it
 	// execs (on v1, memory it touches before a move stays charged outside).
 	start := time.Now()
-	if err := startIn(cmd, g, prepare); err != nil {
+	err = startIn(cmd, g, prepare)
+	if initConfigFD >= 0 {
+		unix.Close(initConfigFD) // the init has its own copy
+		initConfigFD = -1
+	}
+	if err != nil {
 		rg.end(s)
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}
