@@ -180,7 +180,7 @@ func configMemfd(data []byte) (int, error) {
 func readInitConfig(v string) ([]byte, error) {
 	fd, err := strconv.Atoi(v)
 	if err != nil || fd < 3 {
-		return nil, fmt.Errorf("%s=%q is not a config fd", initEnv, v)
+		return nil, fmt.Errorf("%s is set but does not name a config fd", initEnv)
 	}
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil || seals&initSeals != initSeals {
