@@ -1,14 +1,18 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runHelper makes the test binary a workload with a known behaviour, so
@@ -146,6 +150,30 @@ func runHelper(name string, args []string) int {
 		}
 		fmt.Println("ready", os.Getpid())
 		time.Sleep(time.Duration(d * float64(time.Second)))
+	case "tiocsti":
+		// Push args[0] into the input of the terminal on stdin (TIOCSTI),
+		// as a command attacking its caller's shell would, and say how it
+		// went: "tiocsti: ok" or the error.
+		var err error
+		for i := 0; i < len(args[0]) && err == nil; i++ {
+			err = unix.IoctlSetPointerInt(0, unix.TIOCSTI, int(args[0][i]))
+		}
+		if err != nil {
+			fmt.Println("tiocsti:", err)
+		} else {
+			fmt.Println("tiocsti: ok")
+		}
+	case "ctty":
+		// Say whether this process has a controlling terminal: the tty_nr
+		// of /proc/self/stat and whether /dev/tty opens.
+		stat, _ := os.ReadFile("/proc/self/stat")
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		f, err := os.Open("/dev/tty")
+		if err == nil {
+			f.Close()
+		}
+		sid, _ := unix.Getsid(0)
+		fmt.Printf("ctty: sid=%d tty_nr=%s devtty=%v\n", sid, fields[4], err)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2

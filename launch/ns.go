@@ -61,6 +61,10 @@ type initConfig struct {
 	Path string              `json:"path,omitempty"` // resolved on the host; empty: look up inside (chroot)
 	Dir  string              `json:"dir,omitempty"`
 	Cred *syscall.Credential `json:"cred,omitempty"`
+	// TermGroup: the launcher passes the terminal's SIGINT and SIGQUIT
+	// on to the init's whole process group, the command's too (see
+	// jobControl), so the init must not pass them on a second time.
+	TermGroup bool `json:"term_group,omitempty"`
 }
 
 // nsPrepare sets up cmd for the namespaces of s.NS and returns the step to
@@ -75,17 +79,17 @@ type initConfig struct {
 // Run calls it after capsPlan and before the group is created:
 //
 //	if s.NS != nil {
-//		if prepare, err = nsPrepare(cmd, s, prepare); err != nil {
+//		if prepare, err = nsPrepare(cmd, s, prepare, termGroup); err != nil {
 //			return 0, fail(ExitFailure, "%v", err)
 //		}
 //	}
-func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error) (func() error, error) {
+func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error, termGroup bool) (func() error, error) {
 	ns, err := normalizedNS(s)
 	if err != nil || ns.Empty() {
 		return prepare, err
 	}
 	if needsInit(s, ns) {
-		return nil, rewriteInit(cmd, s, ns)
+		return nil, rewriteInit(cmd, s, ns, termGroup)
 	}
 	return func() error {
 		if err := nsjail.UnshareThread(ns); err != nil {
@@ -120,10 +124,10 @@ func needsInit(s *Spec, ns *nsjail.Spec) bool {
 }
 
 // rewriteInit turns cmd into the init re-exec.
-func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec) error {
+func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec, termGroup bool) error {
 	inner := *s
 	inner.NS = ns
-	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir}
+	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup}
 	if cmd.SysProcAttr != nil {
 		cfg.Cred = cmd.SysProcAttr.Credential
 	}
@@ -295,7 +299,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 	child := cmd.Process.Pid
-	tty := fromTerminal()
+	tty := fromTerminal() || cfg.TermGroup
 
 	var ws unix.WaitStatus
 	for exited := false; !exited; {
