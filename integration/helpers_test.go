@@ -174,9 +174,74 @@ func runHelper(name string, args []string) int {
 		}
 		sid, _ := unix.Getsid(0)
 		fmt.Printf("ctty: sid=%d tty_nr=%s devtty=%v\n", sid, fields[4], err)
+	case "storm":
+		// The SIGKILL storm's command (storm_test.go): args are the log
+		// directory, the seconds to live and "child" for the process it
+		// leaves behind. First thing, it checks it was born in an rcon
+		// group and logs its pid; then it starts that child and sleeps.
+		if len(args) < 2 {
+			return 2
+		}
+		logLine(args[0], "starts", fmt.Sprintf("%d\n", os.Getpid()))
+		if why := outsideGroup(); why != "" {
+			logLine(args[0], "outside", fmt.Sprintf("%d %s\n", os.Getpid(), why))
+		}
+		if len(args) < 3 {
+			c := exec.Command(os.Args[0], args[0], "30", "child")
+			c.Env = os.Environ()
+			if c.Start() == nil {
+				c.Process.Release()
+			}
+		}
+		time.Sleep(time.Duration(arg(1) * float64(time.Second)))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
 	}
 	return 0
+}
+
+// logLine appends line to dir/name in one write (O_APPEND: lines of
+// concurrent writers do not mix).
+func logLine(dir, name, line string) {
+	f, err := os.OpenFile(dir+"/"+name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	f.WriteString(line)
+	f.Close()
+}
+
+// outsideGroup says why this process is not in an rcon group ("" if it
+// is): on v2 the unified line, on v1 each of cpu, memory and pids must
+// name a group of rcon's, unique (rcon-PID-...) or the storm's shared ones.
+func outsideGroup() string {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err.Error()
+	}
+	v2 := !strings.Contains(string(data), ":memory:")
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		relevant := v2 && f[1] == ""
+		for _, c := range strings.Split(f[1], ",") {
+			relevant = relevant || !v2 && (c == "cpu" || c == "memory" || c == "pids")
+		}
+		if !relevant {
+			continue
+		}
+		seen++
+		base := f[2][strings.LastIndexByte(f[2], '/')+1:]
+		if !strings.HasPrefix(base, "rcon-") && !strings.HasPrefix(base, "rcontest-storm-") {
+			return line
+		}
+	}
+	if want := map[bool]int{true: 1, false: 3}[v2]; seen != want {
+		return fmt.Sprintf("%d of %d hierarchies seen: %q", seen, want, data)
+	}
+	return ""
 }
