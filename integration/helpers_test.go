@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runHelper makes the test binary a workload with a known behaviour, so
@@ -180,9 +183,98 @@ func runHelper(name string, args []string) int {
 		time.Sleep(time.Duration(d * float64(time.Second)))
 	case "nestcg", "nestcg-inner":
 		return nestedCgroupHelper(name == "nestcg-inner")
+	case "tiocsti":
+		// Push args[0] into the input of the terminal on stdin (TIOCSTI),
+		// as a command attacking its caller's shell would, and say how it
+		// went: "tiocsti: ok" or the error.
+		var err error
+		for i := 0; i < len(args[0]) && err == nil; i++ {
+			err = unix.IoctlSetPointerInt(0, unix.TIOCSTI, int(args[0][i]))
+		}
+		if err != nil {
+			fmt.Println("tiocsti:", err)
+		} else {
+			fmt.Println("tiocsti: ok")
+		}
+	case "ctty":
+		// Say whether this process has a controlling terminal: the tty_nr
+		// of /proc/self/stat and whether /dev/tty opens.
+		stat, _ := os.ReadFile("/proc/self/stat")
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		f, err := os.Open("/dev/tty")
+		if err == nil {
+			f.Close()
+		}
+		sid, _ := unix.Getsid(0)
+		fmt.Printf("ctty: sid=%d tty_nr=%s devtty=%v\n", sid, fields[4], err)
+	case "storm":
+		// The SIGKILL storm's command (storm_test.go): args are the log
+		// directory, the seconds to live and "child" for the process it
+		// leaves behind. First thing, it checks it was born in an rcon
+		// group and logs its pid; then it starts that child and sleeps.
+		if len(args) < 2 {
+			return 2
+		}
+		logLine(args[0], "starts", fmt.Sprintf("%d\n", os.Getpid()))
+		if why := outsideGroup(); why != "" {
+			logLine(args[0], "outside", fmt.Sprintf("%d %s\n", os.Getpid(), why))
+		}
+		if len(args) < 3 {
+			c := exec.Command(os.Args[0], args[0], "30", "child")
+			c.Env = os.Environ()
+			if c.Start() == nil {
+				c.Process.Release()
+			}
+		}
+		time.Sleep(time.Duration(arg(1) * float64(time.Second)))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
 	}
 	return 0
+}
+
+// logLine appends line to dir/name in one write (O_APPEND: lines of
+// concurrent writers do not mix).
+func logLine(dir, name, line string) {
+	f, err := os.OpenFile(dir+"/"+name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	f.WriteString(line)
+	f.Close()
+}
+
+// outsideGroup says why this process is not in an rcon group ("" if it
+// is): on v2 the unified line, on v1 each of cpu, memory and pids must
+// name a group of rcon's, unique (rcon-PID-...) or the storm's shared ones.
+func outsideGroup() string {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err.Error()
+	}
+	v2 := !strings.Contains(string(data), ":memory:")
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		relevant := v2 && f[1] == ""
+		for _, c := range strings.Split(f[1], ",") {
+			relevant = relevant || !v2 && (c == "cpu" || c == "memory" || c == "pids")
+		}
+		if !relevant {
+			continue
+		}
+		seen++
+		base := f[2][strings.LastIndexByte(f[2], '/')+1:]
+		if !strings.HasPrefix(base, "rcon-") && !strings.HasPrefix(base, "rcontest-storm-") {
+			return line
+		}
+	}
+	if want := map[bool]int{true: 1, false: 3}[v2]; seen != want {
+		return fmt.Sprintf("%d of %d hierarchies seen: %q", seen, want, data)
+	}
+	return ""
 }

@@ -89,21 +89,28 @@ func (p *pty) exit() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// TestCtrlCAtTerminal: with --keep none the command is in a session of its
+// own (see session_test.go), out of the terminal's reach, and rcon passes
+// the ^C on instead, once.
 func TestCtrlCAtTerminal(t *testing.T) {
 	rc := filepath.Join(binDir, "rcon")
-	p := onPty(t, rc+" -- env RCON_TEST_HELPER=countint "+self(t))
-	p.waitFor("ready")
-	p.typeIn("\x03")
-	// The helper counts the SIGINTs it gets: a ^C rcon passed on a second
-	// time would show as 2.
-	if code := p.exit(); !strings.Contains(p.output(), "ints=1") || code != 0 {
-		t.Errorf("^C to a command that counts SIGINTs: exit %d, output %q; want ints=1, exit 0", code, p.output())
-	}
-	p = onPty(t, rc+" -- sh -c 'echo ready; sleep 10'")
-	p.waitFor("ready")
-	p.typeIn("\x03")
-	if code := p.exit(); code != 130 {
-		t.Errorf("^C to sleep under rcon: exit %d (%q), want 130", code, p.output())
+	for _, flags := range []string{"", "--keep none ", "--keep none --unshare pid,mount "} {
+		t.Run(strings.TrimSpace("plain "+flags), func(t *testing.T) {
+			p := onPty(t, rc+" "+flags+"-- env RCON_TEST_HELPER=countint "+self(t))
+			p.waitFor("ready")
+			p.typeIn("\x03")
+			// The helper counts the SIGINTs it gets: a ^C rcon passed on a
+			// second time would show as 2.
+			if code := p.exit(); !strings.Contains(p.output(), "ints=1") || code != 0 {
+				t.Errorf("^C to a command that counts SIGINTs: exit %d, output %q; want ints=1, exit 0", code, p.output())
+			}
+			p = onPty(t, rc+" "+flags+"-- sh -c 'echo ready; sleep 10'")
+			p.waitFor("ready")
+			p.typeIn("\x03")
+			if code := p.exit(); code != 130 {
+				t.Errorf("^C to sleep under rcon: exit %d (%q), want 130", code, p.output())
+			}
+		})
 	}
 }
 
@@ -117,7 +124,9 @@ func TestCtrlZAtShellStopsAndResumes(t *testing.T) {
 		t.Skip("no bash for an interactive shell with job control")
 	}
 	rc := filepath.Join(binDir, "rcon")
-	for _, flags := range []string{"", "--unshare pid,mount "} {
+	// --keep none: the command is in a session of its own, which rcon
+	// stops and continues with itself.
+	for _, flags := range []string{"", "--unshare pid,mount ", "--keep none ", "--keep none --unshare pid,mount "} {
 		t.Run(strings.TrimSpace("plain "+flags), func(t *testing.T) {
 			p := onPty(t, "env PS1='$ ' bash --norc --noprofile -i")
 			p.waitFor("$ ")

@@ -8,7 +8,7 @@ package launch
 //     the capability plan is applied; the command is forked from it.
 //   - init path (pid, user, chroot; cgroup on v2): the command's place is
 //     taken by this binary re-executed as /proc/self/exe with the config in
-//     the environment (initEnv). It is born in the group and in all new
+//     a sealed memfd it inherits (initEnv names the fd). It is born in the group and in all new
 //     namespaces at once (clone flags, id maps written by the parent), does
 //     the inside set-up, then starts the real command with the caller's
 //     credential and capability plan from a locked thread (startIn), as Run
@@ -22,9 +22,11 @@ package launch
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -34,9 +36,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initEnv marks the re-executed init and carries its config as JSON. The
-// init removes it from its environment before it starts the command.
+// initEnv marks the re-executed init and names the fd of the memfd that
+// holds its config as JSON. The variable alone proves nothing (anyone who
+// starts rcon can set it, and a wrapped command that runs rcon again would
+// pass it on): the init is only a process that also inherited, at that
+// number, a memfd sealed against writes, which only the launcher makes
+// (runc hands its init the config over an inherited pipe the same way).
+// The init removes the variable from its environment and closes the fd
+// before it starts the command.
 const initEnv = "_RCON_NS_INIT"
+
+// initSeals are the seals the launcher puts on the config memfd and the
+// init requires: the content is fixed once it was written.
+const initSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// initConfigFD is the launcher's copy of the config memfd, closed once the
+// init has started (run).
+var initConfigFD = -1
 
 // initConfig is what the launcher hands the init.
 type initConfig struct {
@@ -45,6 +61,10 @@ type initConfig struct {
 	Path string              `json:"path,omitempty"` // resolved on the host; empty: look up inside (chroot)
 	Dir  string              `json:"dir,omitempty"`
 	Cred *syscall.Credential `json:"cred,omitempty"`
+	// TermGroup: the launcher passes the terminal's SIGINT and SIGQUIT
+	// on to the init's whole process group, the command's too (see
+	// jobControl), so the init must not pass them on a second time.
+	TermGroup bool `json:"term_group,omitempty"`
 }
 
 // nsPrepare sets up cmd for the namespaces of s.NS and returns the step to
@@ -59,17 +79,17 @@ type initConfig struct {
 // Run calls it after capsPlan and before the group is created:
 //
 //	if s.NS != nil {
-//		if prepare, err = nsPrepare(cmd, s, prepare); err != nil {
+//		if prepare, err = nsPrepare(cmd, s, prepare, termGroup); err != nil {
 //			return 0, fail(ExitFailure, "%v", err)
 //		}
 //	}
-func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error) (func() error, error) {
+func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error, termGroup bool) (func() error, error) {
 	ns, err := normalizedNS(s)
 	if err != nil || ns.Empty() {
 		return prepare, err
 	}
 	if needsInit(s, ns) {
-		return nil, rewriteInit(cmd, s, ns)
+		return nil, rewriteInit(cmd, s, ns, termGroup)
 	}
 	return func() error {
 		if err := nsjail.UnshareThread(ns); err != nil {
@@ -104,10 +124,10 @@ func needsInit(s *Spec, ns *nsjail.Spec) bool {
 }
 
 // rewriteInit turns cmd into the init re-exec.
-func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec) error {
+func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec, termGroup bool) error {
 	inner := *s
 	inner.NS = ns
-	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir}
+	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup}
 	if cmd.SysProcAttr != nil {
 		cfg.Cred = cmd.SysProcAttr.Credential
 	}
@@ -122,24 +142,80 @@ func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec) error {
 	if env == nil {
 		env = os.Environ()
 	}
+	fd, err := configMemfd(data)
+	if err != nil {
+		return err
+	}
+	initConfigFD = fd
 	cmd.Path = "/proc/self/exe"
 	cmd.Args = []string{s.tool() + "-init"}
-	cmd.Env = append(env[:len(env):len(env)], initEnv+"="+string(data))
+	cmd.Env = append(env[:len(env):len(env)], initEnv+"="+strconv.Itoa(fd))
 	cmd.Dir = ""
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	nsjail.SetSysProcAttr(cmd.SysProcAttr, ns, os.Geteuid(), os.Getegid())
 	return nil
 }
 
+// configMemfd returns a sealed memfd holding data, inheritable (not
+// close-on-exec): the init finds it at the same number. rcon forks nothing
+// else, so no other process gets it.
+func configMemfd(data []byte) (int, error) {
+	fd, err := unix.MemfdCreate("rcon-init-config", unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, fmt.Errorf("memfd for the init's config: %w", err)
+	}
+	for b := data; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("write the init's config: %w", err)
+		}
+		b = b[n:]
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, initSeals); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("seal the init's config: %w", err)
+	}
+	return fd, nil
+}
+
+// readInitConfig reads the config from the fd initEnv names, which must be
+// a memfd with initSeals, and closes it.
+func readInitConfig(v string) ([]byte, error) {
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s is set but does not name a config fd", initEnv)
+	}
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil || seals&initSeals != initSeals {
+		return nil, fmt.Errorf("%s is set but fd %d is not a sealed config memfd (seals %#x, %v)", initEnv, fd, seals, err)
+	}
+	f := os.NewFile(uintptr(fd), "init-config")
+	defer f.Close()
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("read the init's config: %w", err)
+	}
+	return data, nil
+}
+
 // MaybeInit runs the namespace init and exits when this process is one;
-// otherwise it returns at once. cmd/rcon and cmd/capcon call it first.
+// otherwise it returns at once. cmd/rcon and cmd/capcon call it first. A
+// process with initEnv set but no config memfd is not the init and is
+// refused rather than run as a normal rcon: something set the variable on
+// purpose or by mistake, and nothing it asked for should happen.
 func MaybeInit() {
 	v, ok := os.LookupEnv(initEnv)
 	if !ok {
 		return
 	}
 	os.Unsetenv(initEnv)
-	os.Exit(runInit(v))
+	data, err := readInitConfig(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: refusing to run: %v\n", os.Args[0], err)
+		os.Exit(ExitFailure)
+	}
+	os.Exit(runInit(data))
 }
 
 // notForwarded are the signals the init does not pass on: those it cannot
@@ -151,9 +227,9 @@ var notForwarded = map[syscall.Signal]bool{
 	unix.SIGTSTP: true, unix.SIGTTIN: true, unix.SIGTTOU: true, 32: true, 33: true,
 }
 
-func runInit(v string) int {
+func runInit(data []byte) int {
 	var cfg initConfig
-	if err := json.Unmarshal([]byte(v), &cfg); err != nil || cfg.Spec == nil || cfg.Spec.NS == nil || len(cfg.Spec.Argv) == 0 {
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Spec == nil || cfg.Spec.NS == nil || len(cfg.Spec.Argv) == 0 {
 		fmt.Fprintf(os.Stderr, "rcon-init: bad config: %v\n", err)
 		return ExitFailure
 	}
@@ -237,7 +313,7 @@ func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 	child := cmd.Process.Pid
-	tty := fromTerminal()
+	tty := fromTerminal() || cfg.TermGroup
 
 	var ws unix.WaitStatus
 	for exited := false; !exited; {

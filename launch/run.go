@@ -115,10 +115,14 @@ func run(s *Spec) (int, error) {
 		return 0, fail(ExitFailure, "%v", err)
 	}
 	s.hideState()
+	// tty: rcon is in the terminal's foreground process group, and the
+	// command with it unless it gets a session of its own.
+	tty := fromTerminal()
+	newSession := s.newSession(cred)
 	if s.NS != nil {
 		// Namespaces come before the capability plan on the start thread,
 		// or move it into an init that applies the plan to the command.
-		if prepare, err = nsPrepare(cmd, s, prepare); err != nil {
+		if prepare, err = nsPrepare(cmd, s, prepare, newSession && tty); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
@@ -129,6 +133,9 @@ func run(s *Spec) (int, error) {
 	if statsFile != nil {
 		defer statsFile.Close()
 	}
+	// After nsPrepare, which may replace SysProcAttr with the init's: then
+	// the init is the session leader, and the command is in its session.
+	cmd.SysProcAttr.Setsid = newSession
 
 	// 2. The group: the run's own, or a shared one it joins. Orphans of
 	// killed runs are swept first (bounded).
@@ -162,7 +169,12 @@ func run(s *Spec) (int, error) {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
-	if err := startIn(cmd, g, prepare); err != nil {
+	err = startIn(cmd, g, prepare)
+	if initConfigFD >= 0 {
+		unix.Close(initConfigFD) // the init has its own copy
+		initConfigFD = -1
+	}
+	if err != nil {
 		rg.end(s)
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}
@@ -170,18 +182,31 @@ func run(s *Spec) (int, error) {
 	// 4. Wait, passing signals on.
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	tty := fromTerminal()
+	var jobs *jobControl
+	if newSession {
+		// The terminal signals rcon only: forward everything.
+		if tty {
+			jobs = relayJobControl()
+		}
+		tty = false
+	}
 	for waiting := true; waiting; {
 		select {
 		case sig := <-sigs:
 			if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
 				continue // the terminal sent it to the command too
 			}
+			if jobs.fromTerminal(sig, cmd.Process.Pid) {
+				continue
+			}
 			_ = cmd.Process.Signal(sig)
+		case sig := <-jobs.channel():
+			jobs.handle(sig, cmd.Process.Pid)
 		case <-done:
 			waiting = false
 		}
 	}
+	jobs.stop()
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if reap {
 		if s.WaitAll {

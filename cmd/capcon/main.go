@@ -25,6 +25,7 @@ var app struct {
 func main() {
 	launch.RefuseSetID("capcon")
 	launch.MaybeInit()
+	launch.CloseInheritedFDs()
 	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "capcon",
 		kong.Description("Run a command with only the Linux capabilities it needs."),
 		kong.UsageOnError())

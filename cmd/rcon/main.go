@@ -38,6 +38,7 @@ var app struct {
 func main() {
 	launch.RefuseSetID("rcon")
 	launch.MaybeInit()
+	launch.CloseInheritedFDs()
 	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "rcon",
 		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
 		kong.UsageOnError())
