@@ -28,7 +28,7 @@ var hierarchyRoots = sync.OnceValue(func() []string {
 	for _, s := range v1Subsystems(&Resources{Cpuset: "all"}) {
 		root := filepath.Join(Mountpoint, string(s.Name()))
 		roots = append(roots, root)
-		if real, err := filepath.EvalSymlinks(root); err == nil && real != root {
+		if real := v1Root(string(s.Name())); real != root {
 			roots = append(roots, real)
 		}
 	}

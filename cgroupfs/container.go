@@ -38,18 +38,14 @@ func readyViewRoot(root string, r *Resources) error {
 	if _, err := os.Stat(filepath.Join(root, "cgroup.type")); err != nil {
 		return nil // the real root
 	}
-	on, err := os.ReadFile(filepath.Join(root, "cgroup.subtree_control"))
+	avail, on, err := controllerLists(root)
 	if err != nil {
-		return fmt.Errorf("read subtree_control of %s: %w", root, err)
-	}
-	avail, err := os.ReadFile(filepath.Join(root, "cgroup.controllers"))
-	if err != nil {
-		return fmt.Errorf("read controllers of %s: %w", root, err)
+		return err
 	}
 	required, optional := controllersFor(r)
 	var add []string
 	for _, c := range append(required, optional...) {
-		if slices.Contains(strings.Fields(string(avail)), c) && !slices.Contains(strings.Fields(string(on)), c) {
+		if slices.Contains(avail, c) && !slices.Contains(on, c) {
 			add = append(add, c)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -127,34 +128,22 @@ func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
 // It only writes when something is missing, and fails naming a required
 // controller the parent cannot give.
 func enableControllers(pdir string, r *Resources) error {
-	avail, err := os.ReadFile(filepath.Join(pdir, "cgroup.controllers"))
+	avail, on, err := controllerLists(pdir)
 	if err != nil {
-		return fmt.Errorf("read controllers of %s: %w", pdir, err)
-	}
-	on, err := os.ReadFile(filepath.Join(pdir, "cgroup.subtree_control"))
-	if err != nil {
-		return fmt.Errorf("read subtree_control of %s: %w", pdir, err)
-	}
-	has := func(list []byte, c string) bool {
-		for _, f := range strings.Fields(string(list)) {
-			if f == c {
-				return true
-			}
-		}
-		return false
+		return err
 	}
 	required, optional := controllersFor(r)
 	var add []string
 	for _, c := range required {
-		if !has(avail, c) {
+		if !slices.Contains(avail, c) {
 			return fmt.Errorf("cgroup v2: the %s controller is not available in %s (enable it in the parent's cgroup.subtree_control)", c, pdir)
 		}
-		if !has(on, c) {
+		if !slices.Contains(on, c) {
 			add = append(add, "+"+c)
 		}
 	}
 	for _, c := range optional {
-		if has(avail, c) && !has(on, c) {
+		if slices.Contains(avail, c) && !slices.Contains(on, c) {
 			add = append(add, "+"+c)
 		}
 	}
@@ -169,6 +158,20 @@ func enableControllers(pdir string, r *Resources) error {
 		return fmt.Errorf("enable %s in %s: %w", strings.Join(add, " "), pdir, err)
 	}
 	return nil
+}
+
+// controllerLists reads which controllers dir may give its children
+// (cgroup.controllers) and which it gives them now (cgroup.subtree_control).
+func controllerLists(dir string) (avail, on []string, err error) {
+	a, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read controllers of %s: %w", dir, err)
+	}
+	o, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read subtree_control of %s: %w", dir, err)
+	}
+	return strings.Fields(string(a)), strings.Fields(string(o)), nil
 }
 
 // openV2 opens the group with its directory fd: on v2 that fd is the only
