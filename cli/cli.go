@@ -58,6 +58,7 @@ type Group struct {
 	Update    bool   `name:"update" help:"With --shared: write this run's limits over those of an existing shared group (default: keep them and warn)."`
 	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
+	Fit       bool   `name:"fit" negatable:"" help:"Tell the command the CPUs and memory its limits allow, not the host's: GOMAXPROCS, OMP_NUM_THREADS, PYTHON_CPU_COUNT, JAVA_TOOL_OPTIONS, and its own /proc/meminfo and /sys/devices/system/cpu/online (implies --unshare mount)."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
 	StatsJSON string `name:"stats-json" placeholder:"FILE" help:"Write the same figures as JSON to FILE."`
 }
@@ -311,6 +312,9 @@ func (g *Group) Apply(s *launch.Spec, set map[string]bool) error {
 	}
 	if set["wait-all"] {
 		s.WaitAll = g.WaitAll
+	}
+	if set["fit"] {
+		s.Fit = g.Fit
 	}
 	if set["stats"] {
 		s.Stats = g.Stats

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -153,6 +154,9 @@ func runHelper(name string, args []string) int {
 			break
 		}
 		fmt.Printf("ints=%d\n", n)
+	case "gomaxprocs":
+		// How many CPUs the Go runtime decided to use.
+		fmt.Println(runtime.GOMAXPROCS(0))
 	case "ids":
 		fmt.Printf("uid=%d euid=%d\n", os.Getuid(), os.Geteuid())
 	case "sleep":

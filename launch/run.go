@@ -119,10 +119,12 @@ func run(s *Spec) (int, error) {
 	// command with it unless it gets a session of its own.
 	tty := fromTerminal()
 	newSession := s.newSession(cred)
+	if s.Fit && !s.NoCgroup {
+		s.NS = withMount(s.NS) // for the files fitFiles binds
+	}
 	if s.NS != nil {
-		// Namespaces come before the capability plan on the start thread,
-		// or move it into an init that applies the plan to the command.
-		if prepare, err = nsPrepare(cmd, s, prepare, newSession && tty); err != nil {
+		// What nsPrepare would refuse is refused now, before any group.
+		if _, err := normalizedNS(s); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
 		}
 	}
@@ -133,9 +135,6 @@ func run(s *Spec) (int, error) {
 	if statsFile != nil {
 		defer statsFile.Close()
 	}
-	// After nsPrepare, which may replace SysProcAttr with the init's: then
-	// the init is the session leader, and the command is in its session.
-	cmd.SysProcAttr.Setsid = newSession
 
 	// 2. The group: the run's own, or a shared one it joins. Orphans of
 	// killed runs are swept first (bounded).
@@ -149,6 +148,25 @@ func run(s *Spec) (int, error) {
 		}
 	}
 	g := rg.group()
+	if s.Fit && g != nil {
+		// The figures come from the limits that hold (a shared group's)
+		// and what the group uses already, so only now.
+		if err := s.fit(cmd, g); err != nil {
+			rg.end(s)
+			return 0, fail(ExitFailure, "--fit: %v", err)
+		}
+	}
+	if s.NS != nil {
+		// Namespaces come before the capability plan on the start thread,
+		// or move it into an init that applies the plan to the command.
+		if prepare, err = nsPrepare(cmd, s, prepare, newSession && tty); err != nil {
+			rg.end(s)
+			return 0, fail(ExitFailure, "%v", err)
+		}
+	}
+	// After nsPrepare, which may replace SysProcAttr with the init's: then
+	// the init is the session leader, and the command is in its session.
+	cmd.SysProcAttr.Setsid = newSession
 	// Without a group nothing ends what the command leaves in its
 	// namespaces (the init does only on the init path): be its subreaper.
 	reap := g == nil && s.NS != nil && !s.NS.Empty()

@@ -34,6 +34,10 @@ type Spec struct {
 	// WaitAll waits for the whole group to empty instead of killing what
 	// the command leaves behind.
 	WaitAll bool `json:"wait_all,omitempty"`
+	// Fit tells the command the CPUs and memory its limits allow instead
+	// of the host's (package fit): environment variables, and files bound
+	// in a mount namespace it implies.
+	Fit bool `json:"fit,omitempty"`
 
 	// User, Group and Groups switch identity; empty keeps the caller's.
 	User   string   `json:"user,omitempty"`

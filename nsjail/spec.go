@@ -54,9 +54,20 @@ type Spec struct {
 	// was given room (it implies Mount). World-writable host directories
 	// such as /var/tmp and /dev/shm are otherwise writable by anyone.
 	ReadOnlyRoot bool `json:"read_only_root,omitempty"`
+	// Files are contents bound read-only over files inside (after /proc
+	// is mounted, so over the fresh one too): what rcon --fit shows the
+	// command in place of the host's CPU count and memory. They imply
+	// Mount.
+	Files []File `json:"files,omitempty"`
 	// Hide are directories made empty and read-only inside (rcon's state
 	// directory); only with Mount, and not in a Chroot.
 	Hide []string `json:"hide,omitempty"`
+}
+
+// File is one content bound over the file Dst inside.
+type File struct {
+	Dst  string `json:"dst"`
+	Data []byte `json:"data"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).
@@ -127,7 +138,7 @@ func (s *Spec) Normalize() error {
 	if s.MapUser {
 		s.User = true
 	}
-	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot {
+	if len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot || len(s.Files) > 0 {
 		s.Mount = true
 	}
 	if len(s.Hostname) > 64 {
@@ -144,6 +155,11 @@ func (s *Spec) Normalize() error {
 	for _, t := range s.Tmpfs {
 		if !strings.HasPrefix(t, "/") {
 			return fmt.Errorf("tmpfs %q: not an absolute path", t)
+		}
+	}
+	for _, f := range s.Files {
+		if !strings.HasPrefix(f.Dst, "/") {
+			return fmt.Errorf("file %q: not an absolute path", f.Dst)
 		}
 	}
 	return nil
@@ -163,7 +179,7 @@ func (s *Spec) WantsUser() bool { return s != nil && (s.User || s.MapUser) }
 // Empty reports whether s asks for no namespace at all.
 func (s *Spec) Empty() bool {
 	return s == nil || !(s.PID || s.Mount || s.Net || s.UTS || s.IPC || s.User || s.Cgroup ||
-		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot)
+		s.Hostname != "" || s.MapUser || len(s.RoBind) > 0 || len(s.Bind) > 0 || len(s.Tmpfs) > 0 || s.Chroot != "" || s.ProtectSys || s.ReadOnlyRoot || len(s.Files) > 0)
 }
 
 // List returns the selected namespace names, sorted.

@@ -160,6 +160,9 @@ func setupMounts(s *Spec) error {
 		// Targets are made while the tree is still writable, then the
 		// tree goes read-only, then the mounts go on top of it.
 		for i := range mounts {
+			if mounts[i].what == "file" {
+				continue // over files that exist, and over the fresh /proc: resolved when mounted
+			}
 			if mounts[i].h, err = mountTarget(rootDir, mounts[i].dst, mounts[i].dir); err != nil {
 				return fmt.Errorf("%s: target %s: %w", mounts[i].what, mounts[i].dst, err)
 			}
@@ -227,6 +230,9 @@ func plannedMounts(s *Spec) []plannedMount {
 		out = append(out, plannedMount{what: "mount /proc", dst: "/proc", dir: true, do: func(target string) error {
 			return unix.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 		}})
+	}
+	for _, f := range s.Files {
+		out = append(out, plannedMount{what: "file", dst: f.Dst, do: func(target string) error { return bindContent(f.Data, target) }})
 	}
 	return out
 }

@@ -65,6 +65,7 @@ func (p *Profile) Apply(s *launch.Spec) error {
 		s.Groups = append([]string(nil), r.Groups.V...)
 	}
 	set(&s.WaitAll, r.WaitAll)
+	set(&s.Fit, r.Fit)
 	set(&s.Stats, r.Stats)
 	set(&s.StatsJSON, r.StatsJSON)
 

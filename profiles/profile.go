@@ -73,6 +73,7 @@ type Run struct {
 	Chroot    Value[string]   `toml:"chroot"`
 	ReadOnly  Value[bool]     `toml:"read_only_root"`
 	WaitAll   Value[bool]     `toml:"wait_all"`
+	Fit       Value[bool]     `toml:"fit"`
 	Stats     Value[bool]     `toml:"stats"`
 	StatsJSON Value[string]   `toml:"stats_json"`
 }
@@ -257,7 +258,7 @@ func decode(f *file) (*Profile, error) {
 var schema = map[string][]string{
 	"":       {"include", "limits", "run", "caps"},
 	"limits": {"cpu", "cpu_period_us", "cpu_weight", "cpuset", "mem", "mem_high", "swap", "pids", "io_read_bps", "io_write_bps", "io_read_iops", "io_write_iops"},
-	"run":    {"command", "name", "shared", "parent", "user", "group", "groups", "unshare", "hostname", "map_user", "ro_bind", "bind", "tmpfs", "chroot", "read_only_root", "wait_all", "stats", "stats_json"},
+	"run":    {"command", "name", "shared", "parent", "user", "group", "groups", "unshare", "hostname", "map_user", "ro_bind", "bind", "tmpfs", "chroot", "read_only_root", "wait_all", "fit", "stats", "stats_json"},
 	"caps":   {"keep", "drop", "no_new_privs"},
 }
 

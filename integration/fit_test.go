@@ -1,0 +1,100 @@
+package integration
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The command sees its limits, not the host: under --cpu 100 --mem 300M
+// --fit, real programs count one CPU and 300M, each where it looks
+// (nproc, getconf/glibc, Python, a Go program, free); without --fit they
+// count the host's, so the test can fail. The CPU half needs a host with
+// more than one CPU (the VM has one: there only memory is checked).
+func TestFitShowsLimitsNotHost(t *testing.T) {
+	needRoot(t)
+	const mem = 300 << 20
+	hostCPUs := runtime.NumCPU()
+	// One line per program: NAME VALUE.
+	script := `echo "gomaxprocs $(env RCON_TEST_HELPER=gomaxprocs "$0")"
+echo "online $(cat /sys/devices/system/cpu/online)"
+echo "memtotal $(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo)"
+command -v nproc >/dev/null && echo "nproc $(nproc)"
+command -v getconf >/dev/null && echo "getconf $(getconf _NPROCESSORS_ONLN)"
+command -v python3 >/dev/null && echo "python $(python3 -c 'import os; print(os.cpu_count())')"
+command -v free >/dev/null && free -b | awk '/^Mem:/ {print "free " $2}'
+`
+	if os.Getenv("TESTVM") == "" {
+		needProgram(t, "free", "procps")
+		needProgram(t, "getconf", "libc-bin")
+	}
+	run := func(t *testing.T, flags ...string) map[string]string {
+		t.Helper()
+		args := append([]string{"--cpu", "100", "--mem", "300M"}, flags...)
+		r := rcon(t, append(args, "--", "sh", "-c", script, self(t))...)
+		if r.Code != 0 {
+			t.Fatalf("rcon %v: exit %d, stderr %q", flags, r.Code, r.Stderr)
+		}
+		seen := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+			if k, v, ok := strings.Cut(line, " "); ok {
+				seen[k] = v
+			}
+		}
+		return seen
+	}
+	for _, flags := range [][]string{{"--fit"}, {"--fit", "--unshare", "pid,mount"}, {"--fit", "--ro-root"}} {
+		t.Run(strings.Join(flags, " "), func(t *testing.T) {
+			got := run(t, flags...)
+			if got["memtotal"] != strconv.Itoa(mem) {
+				t.Errorf("/proc/meminfo MemTotal = %q bytes, want %d", got["memtotal"], mem)
+			}
+			if v, ok := got["free"]; ok && v != strconv.Itoa(mem) {
+				t.Errorf("free says total %q, want %d", v, mem)
+			}
+			if got["online"] != "0" {
+				t.Errorf("/sys/devices/system/cpu/online = %q, want 0", got["online"])
+			}
+			if hostCPUs < 2 {
+				return
+			}
+			for _, k := range []string{"gomaxprocs", "nproc", "getconf", "python"} {
+				if v, ok := got[k]; ok && v != "1" {
+					t.Errorf("%s counts %q CPUs, want 1", k, v)
+				}
+			}
+		})
+	}
+	t.Run("without --fit", func(t *testing.T) {
+		got := run(t)
+		if got["memtotal"] == strconv.Itoa(mem) {
+			t.Errorf("without --fit /proc/meminfo already says %s", got["memtotal"])
+		}
+		if hostCPUs < 2 {
+			return
+		}
+		for _, k := range []string{"nproc", "getconf", "python", "gomaxprocs"} {
+			if v, ok := got[k]; ok && v == "1" {
+				t.Errorf("without --fit %s already counts 1 CPU: the test cannot tell", k)
+			}
+		}
+	})
+	// A joiner of a shared group is told the group's limits, which are
+	// what holds for it, not the ones it asked for.
+	t.Run("shared", func(t *testing.T) {
+		name := "rcontest-fit-shared"
+		cleanupGroup(t, name)
+		startRcon(t, "--shared", name, "--mem", "200M", "--", "env", "RCON_TEST_HELPER=ready", self(t), "30")
+		r := rcon(t, "--shared", name, "--mem", "300M", "--fit", "--", "awk", "/^MemTotal:/ {print $2 * 1024}", "/proc/meminfo")
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != strconv.Itoa(200<<20) {
+			t.Errorf("joiner of a 200M shared group: exit %d, MemTotal %q, want %d; stderr %q", r.Code, r.Stdout, 200<<20, r.Stderr)
+		}
+	})
+	// The caller's own setting wins.
+	r := rcon(t, "--cpu", "100", "--fit", "--", "env", "GOMAXPROCS=7", "RCON_TEST_HELPER=gomaxprocs", self(t))
+	if strings.TrimSpace(r.Stdout) != "7" {
+		t.Errorf("GOMAXPROCS=7 set by the caller became %q", r.Stdout)
+	}
+}

@@ -1,0 +1,70 @@
+package launch
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+
+	"rcon/cgroupfs"
+	"rcon/fit"
+	"rcon/nsjail"
+
+	"golang.org/x/sys/unix"
+)
+
+// Where programs count CPUs and memory (see package fit).
+const (
+	cpuOnlineFile = "/sys/devices/system/cpu/online"
+	meminfoFile   = "/proc/meminfo"
+)
+
+// fit tells the command what its group allows: the variables runtimes
+// honour in cmd's environment, and the files most others read bound over
+// the host's in its mount namespace. The figures come from the limits
+// that hold (s.Resources, a shared group's once joined) and the group's
+// usage now, so it runs once the group is open.
+func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
+	r := s.Resources
+	var used int64
+	if st, err := g.Stats(); err == nil {
+		used = int64(st.MemCurrent)
+	}
+	affinity := 0
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil {
+		affinity = set.Count()
+	}
+	f, err := fit.Compute(fit.Limits{CPUPercent: r.CPUPercent, Cpuset: r.Cpuset, Mem: r.Mem, MemHigh: r.MemHigh, Swap: r.Swap, SwapSet: r.SwapSet}, affinity, used)
+	if err != nil {
+		return err
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd.Env = fit.Env(env, f)
+	ns := *s.NS
+	ns.Files = append([]nsjail.File(nil), ns.Files...)
+	if f.CPUs > 0 {
+		ns.Files = append(ns.Files, nsjail.File{Dst: cpuOnlineFile, Data: []byte(fit.CPUOnline(f.CPUs))})
+	}
+	if f.MemBytes > 0 || f.SwapSet {
+		host, err := os.ReadFile(meminfoFile)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", meminfoFile, err)
+		}
+		ns.Files = append(ns.Files, nsjail.File{Dst: meminfoFile, Data: fit.Meminfo(host, f)})
+	}
+	s.NS = &ns
+	return nil
+}
+
+// withMount returns ns (a copy) with a mount namespace.
+func withMount(ns *nsjail.Spec) *nsjail.Spec {
+	out := nsjail.Spec{}
+	if ns != nil {
+		out = *ns
+	}
+	out.Mount = true
+	return &out
+}
