@@ -8,7 +8,7 @@
 # Without ./integration it runs testvm/probe (--delegated) instead.
 # Exit status: the suite's (125: the VM did not boot or timed out).
 #
-# Env: TESTVM_TIMEOUT (s, default 300), TESTVM_MEM (MB, default 512),
+# Env: TESTVM_TIMEOUT (s, default 600), TESTVM_MEM (MB, default 512),
 #      TESTVM_SMP (default 1), TESTVM_TEST_ARGS (extra test flags, split on
 #      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go).
 set -euo pipefail
@@ -34,7 +34,7 @@ export CGO_ENABLED=0 GOAMD64=v1
 "$here/prepare.sh"
 mkdir -p "$cache"
 
-run=("$here/run.sh" --timeout "${TESTVM_TIMEOUT:-300}" --mem "${TESTVM_MEM:-512}" --smp "${TESTVM_SMP:-1}")
+run=("$here/run.sh" --timeout "${TESTVM_TIMEOUT:-600}" --mem "${TESTVM_MEM:-512}" --smp "${TESTVM_SMP:-1}")
 
 if [[ ! -d integration ]]; then
 	echo "test-v2: no ./integration yet; running the testvm probe instead"
