@@ -61,10 +61,7 @@ func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 
 // withMount returns ns (a copy) with a mount namespace.
 func withMount(ns *nsjail.Spec) *nsjail.Spec {
-	out := nsjail.Spec{}
-	if ns != nil {
-		out = *ns
-	}
+	out := nsCopy(ns)
 	out.Mount = true
 	return &out
 }

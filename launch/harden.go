@@ -45,10 +45,16 @@ func (s *Spec) protectSys(cred *syscall.Credential) bool {
 // withProtectSys returns s's namespaces plus ProtectSys (and so a mount
 // namespace), leaving the caller's Spec.NS untouched.
 func withProtectSys(ns *nsjail.Spec) *nsjail.Spec {
-	out := nsjail.Spec{}
-	if ns != nil {
-		out = *ns
-	}
+	out := nsCopy(ns)
 	out.ProtectSys = true
 	return &out
+}
+
+// nsCopy is a copy of ns (the zero Spec for nil), for adding to what the
+// caller asked without changing its Spec.
+func nsCopy(ns *nsjail.Spec) nsjail.Spec {
+	if ns == nil {
+		return nsjail.Spec{}
+	}
+	return *ns
 }
