@@ -33,6 +33,21 @@ type Figures struct {
 	SwapSet   bool
 }
 
+// String says the figures as --stats shows them: "1 CPU, 300M".
+func (f Figures) String() string {
+	var parts []string
+	if f.CPUs > 0 {
+		parts = append(parts, fmt.Sprintf("%d CPU", f.CPUs))
+	}
+	if f.MemBytes > 0 {
+		parts = append(parts, fmt.Sprintf("%dM memory", f.MemBytes>>20))
+	}
+	if len(parts) == 0 {
+		return "nothing (no CPU or memory limit)"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Limits are the parts of a run's limits that decide the figures.
 type Limits struct {
 	CPUPercent float64 // quota in percent of one CPU; 0: none

@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The command sees its limits, not the host: under --cpu 100 --mem 300M
@@ -97,4 +101,67 @@ command -v free >/dev/null && free -b | awk '/^Mem:/ {print "free " $2}'
 	if strings.TrimSpace(r.Stdout) != "7" {
 		t.Errorf("GOMAXPROCS=7 set by the caller became %q", r.Stdout)
 	}
+}
+
+// With LXCFS serving the host (its files under /var/lib/lxcfs), --fit
+// binds LXCFS's live /proc/meminfo, which follows the group's usage, in
+// place of rcon's figures as at the start, and --stats says which. The
+// test starts LXCFS itself when none runs (and ends it, by pid).
+func TestFitUsesLXCFSLive(t *testing.T) {
+	needRoot(t)
+	if os.Getenv("TESTVM") != "" {
+		t.Skip("the VM has no LXCFS")
+	}
+	lxcfs := needProgram(t, "lxcfs", "lxcfs")
+	const dir = "/var/lib/lxcfs"
+	live := dir + "/proc/meminfo"
+	if !onFUSE(live) {
+		made := os.MkdirAll(dir, 0o755) == nil
+		d := exec.Command(lxcfs, dir)
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			d.Process.Kill()
+			d.Wait()
+			syscall.Unmount(dir, syscall.MNT_DETACH)
+			if made {
+				os.Remove(dir)
+			}
+		})
+		for deadline := time.Now().Add(10 * time.Second); !onFUSE(live); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("lxcfs did not serve " + live)
+			}
+		}
+	}
+	// MemFree before and after the command fills 64M of its own tmpfs
+	// (charged to its group): live figures drop, figures as at the start
+	// would not.
+	r := rcon(t, "--cpu", "100", "--mem", "300M", "--fit", "--stats", "--tmpfs", "/scratch", "--", "sh", "-c",
+		`free0=$(awk '/^MemFree:/ {print $2}' /proc/meminfo)
+dd if=/dev/zero of=/scratch/fill bs=1M count=64 2>/dev/null
+free1=$(awk '/^MemFree:/ {print $2}' /proc/meminfo)
+echo "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo) $free0 $free1"`)
+	if r.Code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	var total, free0, free1 int
+	if _, err := fmt.Sscan(r.Stdout, &total, &free0, &free1); err != nil {
+		t.Fatalf("output %q: %v", r.Stdout, err)
+	}
+	if total != 300<<10 {
+		t.Errorf("MemTotal %d kB, want %d", total, 300<<10)
+	}
+	if free0-free1 < 50<<10 {
+		t.Errorf("MemFree went from %d to %d kB after 64M were filled: not live", free0, free1)
+	}
+	if !strings.Contains(r.Stderr, "from LXCFS (live)") {
+		t.Errorf("--stats does not say LXCFS was used: %q", r.Stderr)
+	}
+}
+
+func onFUSE(path string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(path, &st) == nil && st.Type == 0x65735546
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 
 	"rcon/cgroupfs"
 	"rcon/fit"
@@ -17,6 +18,12 @@ const (
 	cpuOnlineFile = "/sys/devices/system/cpu/online"
 	meminfoFile   = "/proc/meminfo"
 )
+
+// lxcfsDir is where LXCFS serves its per-cgroup files on the host. Its
+// meminfo is live and the reader's own group's, so it is bound when
+// present. Its cpu/online follows the cpuset only (the quota with
+// --enable-cfs, which rcon cannot tell), so rcon's own figure is kept.
+const lxcfsDir = "/var/lib/lxcfs"
 
 // fit tells the command what its group allows: the variables runtimes
 // honour in cmd's environment, and the files most others read bound over
@@ -48,7 +55,12 @@ func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 	if f.CPUs > 0 {
 		ns.Files = append(ns.Files, nsjail.File{Dst: cpuOnlineFile, Data: []byte(fit.CPUOnline(f.CPUs))})
 	}
-	if f.MemBytes > 0 || f.SwapSet {
+	s.fitShown = fmt.Sprintf("told %s", f)
+	if live := filepath.Join(lxcfsDir, meminfoFile); (f.MemBytes > 0 || f.SwapSet) && isFUSE(live) {
+		ns.Files = append(ns.Files, nsjail.File{Dst: meminfoFile, Src: live})
+		s.fitShown += ", /proc/meminfo from LXCFS (live)"
+	} else if f.MemBytes > 0 || f.SwapSet {
+		s.fitShown += ", /proc/meminfo from rcon (as at the start)"
 		host, err := os.ReadFile(meminfoFile)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", meminfoFile, err)
@@ -57,6 +69,12 @@ func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 	}
 	s.NS = &ns
 	return nil
+}
+
+// isFUSE tells whether path is a file on a FUSE file system (LXCFS).
+func isFUSE(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.FUSE_SUPER_MAGIC
 }
 
 // withMount returns ns (a copy) with a mount namespace.

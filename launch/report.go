@@ -118,6 +118,9 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(&b, "  pids       peak %d\n", st.PidsPeak)
 	}
 	fmt.Fprintf(&b, "  io         read %s, write %s\n", cgroupfs.FormatSize(int64(st.IOReadBytes)), cgroupfs.FormatSize(int64(st.IOWriteBytes)))
+	if r.Spec.fitShown != "" {
+		fmt.Fprintf(&b, "  fit        %s\n", r.Spec.fitShown)
+	}
 	io.WriteString(w, b.String())
 }
 

@@ -55,4 +55,6 @@ type Spec struct {
 
 	// Tool is the name used in messages ("rcon", "capcon").
 	Tool string `json:"-"`
+	// fitShown says what --fit told the command, for --stats.
+	fitShown string
 }

@@ -64,10 +64,12 @@ type Spec struct {
 	Hide []string `json:"hide,omitempty"`
 }
 
-// File is one content bound over the file Dst inside.
+// File is one content bound over the file Dst inside: Data, or the host
+// file Src (LXCFS's live files).
 type File struct {
 	Dst  string `json:"dst"`
-	Data []byte `json:"data"`
+	Data []byte `json:"data,omitempty"`
+	Src  string `json:"src,omitempty"`
 }
 
 // Bind is one bind mount: Src on the host, Dst inside (Dst empty: same as Src).

@@ -232,7 +232,12 @@ func plannedMounts(s *Spec) []plannedMount {
 		}})
 	}
 	for _, f := range s.Files {
-		out = append(out, plannedMount{what: "file", dst: f.Dst, do: func(target string) error { return bindContent(f.Data, target) }})
+		out = append(out, plannedMount{what: "file", dst: f.Dst, do: func(target string) error {
+			if f.Src != "" {
+				return unix.Mount(f.Src, target, "", unix.MS_BIND, "")
+			}
+			return bindContent(f.Data, target)
+		}})
 	}
 	return out
 }
