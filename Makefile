@@ -8,7 +8,7 @@ export GOAMD64 = v1
 LDFLAGS := -s -w
 BINS    := bin/rcon bin/capcon
 
-.PHONY: all build test test-host test-v2 test-v1 lint demo bench fuzz clean
+.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 lint demo bench fuzz clean
 
 all: build
 
@@ -27,8 +27,9 @@ lint:
 
 # Everything: unit and integration tests on this host, then the same
 # integration suite inside a VM with cgroup v2, and in one with the v1
-# hybrid layout of a stock systemd host (cpu,cpuacct co-mounted).
-test: test-host test-v2 test-v1
+# hybrid layout of a stock systemd host (cpu,cpuacct co-mounted); last the
+# --fit tests in a two-CPU v2 VM.
+test: test-host test-v2 test-v1 test-v2-smp2
 
 test-host: build
 	$(GO) test -count=1 -p 1 ./...
@@ -38,6 +39,10 @@ test-v2:
 
 test-v1:
 	testvm/test-vm.sh v1
+
+# The VMs have one CPU; --fit's CPU half needs two to tell.
+test-v2-smp2:
+	TESTVM_SMP=2 TESTVM_TEST_ARGS="-test.run TestFit -test.v" testvm/test-vm.sh v2
 
 demo: build
 	scripts/demo.sh
