@@ -169,3 +169,38 @@ func onFUSE(path string) bool {
 	var st syscall.Statfs_t
 	return syscall.Statfs(path, &st) == nil && st.Type == 0x65735546
 }
+
+// The JVM takes --fit's figures through JAVA_TOOL_OPTIONS: its processor
+// count and the RAM it sizes its heap from are the limits, marked as set
+// by the environment; without --fit it decides them itself.
+func TestFitJVM(t *testing.T) {
+	needRoot(t)
+	if os.Getenv("TESTVM") != "" {
+		t.Skip("the VM has no JRE")
+	}
+	java := needProgram(t, "java", "default-jre-headless")
+	flags := func(fit ...string) map[string]string {
+		t.Helper()
+		args := append(append([]string{"--cpu", "100", "--mem", "300M"}, fit...), "--", java, "-XX:+PrintFlagsFinal", "-version")
+		r := rcon(t, args...)
+		if r.Code != 0 {
+			t.Fatalf("rcon %v: exit %d, stderr %q", fit, r.Code, r.Stderr)
+		}
+		got := map[string]string{}
+		for _, line := range strings.Split(r.Stdout, "\n") {
+			// "      int ActiveProcessorCount   = 1   {product} {environment}"
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[2] == "=" {
+				got[f[1]] = f[3]
+			}
+		}
+		return got
+	}
+	with, without := flags("--fit"), flags()
+	if with["ActiveProcessorCount"] != "1" || with["MaxRAM"] != strconv.Itoa(300<<20) {
+		t.Errorf("with --fit the JVM has ActiveProcessorCount %q, MaxRAM %q; want 1 and %d", with["ActiveProcessorCount"], with["MaxRAM"], 300<<20)
+	}
+	if without["ActiveProcessorCount"] == "1" || without["MaxRAM"] == strconv.Itoa(300<<20) {
+		t.Errorf("without --fit the JVM already has ActiveProcessorCount %q, MaxRAM %q: the test cannot tell", without["ActiveProcessorCount"], without["MaxRAM"])
+	}
+}
