@@ -60,7 +60,7 @@ type Group struct {
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
 	Fit       bool   `name:"fit" negatable:"" help:"Tell the command the CPUs and memory its limits allow, not the host's: GOMAXPROCS, OMP_NUM_THREADS, PYTHON_CPU_COUNT, JAVA_TOOL_OPTIONS, and its own /proc/meminfo and /sys/devices/system/cpu/online (implies --unshare mount)."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
-	StatsJSON string `name:"stats-json" placeholder:"FILE" help:"Write the same figures as JSON to FILE."`
+	StatsJSON string `name:"stats-json" placeholder:"FILE" help:"Append the same figures as one JSON line to FILE (- for standard error)."`
 }
 
 // Common are the flags both tools take.

@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,44 @@ func TestStatsJSONUnopenableRefusedBeforeRun(t *testing.T) {
 	}
 	if got, err := os.ReadFile(victim); err != nil || string(got) != content {
 		t.Errorf("a symlink's target was written: %q (%v)", got, err)
+	}
+}
+
+// A cron job's --stats-json file keeps its history: each run appends one
+// JSON object on a line of its own. "-" writes that line to standard
+// error, leaving standard output to the command.
+func TestStatsJSONAppendsOneLinePerRun(t *testing.T) {
+	needRoot(t)
+	file := filepath.Join(t.TempDir(), "history.jsonl")
+	for _, code := range []string{"3", "5"} {
+		if r := rcon(t, "--stats-json", file, "--", "sh", "-c", "exit "+code); strconv.Itoa(r.Code) != code {
+			t.Fatalf("run exiting %s: exit %d, stderr %q", code, r.Code, r.Stderr)
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines after two runs, want 2:\n%s", len(lines), data)
+	}
+	for i, want := range []int{3, 5} {
+		var j struct {
+			Status int `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &j); err != nil || j.Status != want {
+			t.Errorf("line %d %q: status %d, %v; want %d", i+1, lines[i], j.Status, err, want)
+		}
+	}
+	r := rcon(t, "--stats-json", "-", "--", "echo", "out")
+	if r.Code != 0 || r.Stdout != "out\n" {
+		t.Fatalf("--stats-json -: exit %d, stdout %q", r.Code, r.Stdout)
+	}
+	var j struct {
+		Command []string `json:"command"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stderr)), &j); err != nil || len(j.Command) != 2 {
+		t.Errorf("--stats-json - wrote %q to stderr, want one JSON line naming the command (%v)", r.Stderr, err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"rcon/cgroupfs"
+
+	"golang.org/x/sys/unix"
 )
 
 // Report is what rcon tells about a finished run.
@@ -33,13 +35,22 @@ type Report struct {
 // caller named: the command, run later and perhaps as another user, may
 // own the directory and put a symlink there to a file of root's. The last
 // component is not followed even now (O_NOFOLLOW); directories on the way
-// are the caller's choice. The descriptor is close-on-exec: the command
-// never holds it.
+// are the caller's choice. The file is appended to, one JSON object a line,
+// so a cron job's file keeps its history. "-" is standard error (the
+// command owns standard output). The descriptor is close-on-exec: the
+// command never holds it.
 func openStatsJSON(path string) (*os.File, error) {
 	if path == "" {
 		return nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+	if path == "-" {
+		fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fail(ExitFailure, "--stats-json -: standard error: %v", err)
+		}
+		return os.NewFile(uintptr(fd), "standard error"), nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fail(ExitFailure, "--stats-json %s: is a symlink, which rcon does not follow: name the file itself", path)
 	}
@@ -144,25 +155,13 @@ func (r *Report) writeJSON(f *os.File) error {
 	if r.WaitStatus.Signaled() {
 		j.Signal = int(r.WaitStatus.Signal())
 	}
-	data, err := json.MarshalIndent(j, "", "  ")
+	data, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	data = append(data, '\n')
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		// A pipe or a device (/dev/null) takes it as a stream.
-		if _, err := f.Write(data); err != nil {
-			return fmt.Errorf("write %s: %w", f.Name(), err)
-		}
-		return nil
-	}
-	// Written at the start and cut to its length, in case something else
-	// wrote to the file meanwhile.
-	if _, err := f.WriteAt(data, 0); err != nil {
+	// One write of one line: appends from concurrent runs do not mix.
+	if _, err := f.Write(append(data, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	if err := f.Truncate(int64(len(data))); err != nil {
-		return fmt.Errorf("truncate %s: %w", f.Name(), err)
 	}
 	return nil
 }

@@ -157,10 +157,10 @@ func validate(f *file, p *Profile) error {
 	if err := checkJail(f, r); err != nil {
 		return err
 	}
-	if r.StatsJSON.Set && !path.IsAbs(r.StatsJSON.V) {
+	if r.StatsJSON.Set && !path.IsAbs(r.StatsJSON.V) && r.StatsJSON.V != "-" {
 		// Relative to what? cron, Apache and a shell all have different
 		// working directories; a profile must not depend on the caller's.
-		return f.errAt(key("run", "stats_json"), "must be an absolute path, got %q", r.StatsJSON.V)
+		return f.errAt(key("run", "stats_json"), "must be an absolute path or \"-\", got %q", r.StatsJSON.V)
 	}
 
 	c := &p.Caps
