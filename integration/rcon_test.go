@@ -305,6 +305,18 @@ func startKilled(t *testing.T, sleep string) (rconPid, childPid int) {
 	if childPid == 0 {
 		t.Fatal("group with the command never appeared")
 	}
+	// The child shows in the group as soon as it is forked, before it
+	// execs sleep; a kill of rcon in between may end it with nothing run
+	// (the storm test covers that window). This test is about a command
+	// that runs, so it waits for the exec.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", childPid)); string(comm) == "sleep\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command %d never became sleep", childPid)
+		}
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	return rconPid, childPid
