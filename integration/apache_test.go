@@ -106,30 +106,7 @@ func TestApacheCGITenantHeldTo50Percent(t *testing.T) {
 	// shipped apache-cgi.conf uses the absolute /apache-cgi instead, which
 	// a test must not create.
 	parent := filepath.Base(dir)
-	own := ownCgroups(t)
-	var parents []string
-	for _, c := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
-		root, err := filepath.EvalSymlinks(filepath.Join("/sys/fs/cgroup", c))
-		if err != nil {
-			continue
-		}
-		p := filepath.Join(root, own[c], parent)
-		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
-			t.Fatal(err)
-		}
-		must(os.Chown(p, uid, gid))
-		parents = append(parents, p)
-	}
-	t.Cleanup(func() {
-		for _, p := range parents {
-			for _, d := range findGroups("cgi-") {
-				if strings.HasPrefix(d, p+"/") {
-					killAndRemove(d)
-				}
-			}
-			os.Remove(p)
-		}
-	})
+	parents := delegateV1(t, parent, uid, gid)
 	// The quota is a ceiling; measuring that it holds needs the tenant's
 	// groups never to be starved below it by the other load on a 2-CPU
 	// machine, so the (test's own) parent gets a large cpu.shares.

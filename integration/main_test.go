@@ -266,3 +266,42 @@ func signalAfterReady(t *testing.T, sig syscall.Signal, args ...string) (said st
 	cmd.Wait()
 	return said, cmd.ProcessState.ExitCode(), errb.String()
 }
+
+// delegateV1 makes, beneath the test's own cgroup in each v1 hierarchy rcon
+// uses, a parent group named name owned by uid:gid (with files, such as
+// "tasks", owned too), as an administrator delegates one to a service
+// user. It returns the directories; at cleanup whatever was made beneath
+// them is ended and removed, then they are.
+func delegateV1(t *testing.T, name string, uid, gid int, files ...string) []string {
+	t.Helper()
+	own := ownCgroups(t)
+	var parents []string
+	t.Cleanup(func() {
+		for _, p := range parents {
+			ents, _ := os.ReadDir(p)
+			for _, d := range ents {
+				if d.IsDir() {
+					killAndRemove(filepath.Join(p, d.Name()))
+				}
+			}
+			os.Remove(p)
+		}
+	})
+	for _, c := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
+		root, err := filepath.EvalSymlinks(filepath.Join("/sys/fs/cgroup", c))
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(root, own[c], name)
+		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+		parents = append(parents, p)
+		for _, f := range append([]string{""}, files...) {
+			if err := os.Chown(filepath.Join(p, f), uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return parents
+}

@@ -131,33 +131,20 @@ func newTenants(t *testing.T) *tenants {
 		// v1: a parent beneath the test's own cgroup in each hierarchy,
 		// owned by the uid, named relatively (as apache_test.go does).
 		e.parentGiven = fmt.Sprintf("rcontest-tenants-%d", os.Getpid())
-		own := ownCgroups(t)
-		for _, c := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
-			root, err := filepath.EvalSymlinks(filepath.Join("/sys/fs/cgroup", c))
-			if err != nil {
-				continue
-			}
-			p := filepath.Join(root, own[c], e.parentGiven)
-			if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
-				t.Fatal(err)
-			}
-			must(os.Chown(p, e.uid, e.uid))
-			e.parentDirs = append(e.parentDirs, p)
-		}
+		e.parentDirs = delegateV1(t, e.parentGiven, e.uid, e.uid)
 	}
-	t.Cleanup(func() {
-		for _, p := range e.parentDirs {
-			ents, _ := os.ReadDir(p)
+	if cgroupV2() {
+		// delegate removes the subtree, once what rcon left in jobs is gone
+		// (delegateV1 does both on v1).
+		t.Cleanup(func() {
+			ents, _ := os.ReadDir(e.parentDirs[0])
 			for _, d := range ents {
 				if d.IsDir() {
-					killAndRemove(filepath.Join(p, d.Name()))
+					killAndRemove(filepath.Join(e.parentDirs[0], d.Name()))
 				}
 			}
-			if !cgroupV2() {
-				os.Remove(p)
-			}
-		}
-	})
+		})
+	}
 	e.env = append(os.Environ(), "RCON_STATE_DIR="+e.state, "RCON_PARENT="+e.parentGiven, "H="+e.helper)
 	return e
 }

@@ -300,33 +300,7 @@ func TestSandboxNestedUserNSCannotReachHiddenCgroupfs(t *testing.T) {
 	// The tenants' parent, delegated to the owner in each hierarchy, as
 	// testdata/apache/apache-cgi.conf does with /apache-cgi.
 	parent := filepath.Base(dir)
-	own := ownCgroups(t)
-	var parents []string
-	for _, c := range []string{"cpu", "cpuacct", "memory", "pids", "blkio"} {
-		root, err := filepath.EvalSymlinks(filepath.Join("/sys/fs/cgroup", c))
-		if err != nil {
-			continue
-		}
-		p := filepath.Join(root, own[c], parent)
-		if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
-			t.Fatal(err)
-		}
-		parents = append(parents, p)
-		must(os.Chown(p, uid, gid))
-		for _, f := range []string{"tasks", "cgroup.procs"} {
-			must(os.Chown(filepath.Join(p, f), uid, gid))
-		}
-	}
-	t.Cleanup(func() {
-		for _, p := range parents {
-			for _, d := range findGroups("rcontest-tenant") {
-				if strings.HasPrefix(d, p+"/") {
-					killAndRemove(d)
-				}
-			}
-			os.Remove(p)
-		}
-	})
+	delegateV1(t, parent, uid, gid, "tasks", "cgroup.procs")
 	name := fmt.Sprintf("rcontest-tenant-%d", os.Getpid())
 	cmd := exec.Command(filepath.Join(dir, "rcon"), "--cpu", "50", "--parent", parent, "--name", name,
 		"--unshare", "user,mount,pid,cgroup", "--map-user", "--tmpfs", "/sys/fs/cgroup", "--keep", "none", "--",
