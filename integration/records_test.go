@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -181,23 +180,7 @@ func (e *tenants) run(t *testing.T, args ...string) result {
 func (e *tenants) startB(t *testing.T, name string) (int, int) {
 	t.Helper()
 	cmd := e.cmd(t, "--shared", name, "--", "env", "RCON_TEST_HELPER=ready", e.helper, "30")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	var pid int
-	if _, err := fmt.Sscanf(line, "ready %d", &pid); err != nil {
-		t.Fatalf("tenant B: first line %q", line)
-	}
+	pid := startReady(t, cmd)
 	return pid, cmd.Process.Pid
 }
 

@@ -141,6 +141,13 @@ func cleanupGroup(t *testing.T, name string) {
 func startRcon(t *testing.T, args ...string) (*exec.Cmd, int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
+	return cmd, startReady(t, cmd)
+}
+
+// startReady starts cmd (an rcon whose command is the "ready" helper),
+// ends it at cleanup, and returns the pid the helper says it has.
+func startReady(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +163,9 @@ func startRcon(t *testing.T, args ...string) (*exec.Cmd, int) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	var pid int
 	if _, serr := fmt.Sscanf(line, "ready %d", &pid); serr != nil {
-		t.Fatalf("rcon %v: first line %q: %v", args, line, err)
+		t.Fatalf("%v: first line %q: %v", cmd.Args, line, err)
 	}
-	return cmd, pid
+	return pid
 }
 
 func TestSharedGroupUnderConcurrentRunsAndKills(t *testing.T) {
