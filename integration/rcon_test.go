@@ -276,6 +276,14 @@ func TestConcurrentRunsLeaveNothing(t *testing.T) {
 func startKilled(t *testing.T, sleep string) (rconPid, childPid int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--", "sleep", sleep)
+	// A file, not a pipe: the command inherits it, and Wait would wait
+	// for a pipe's writers, the orphaned command among them.
+	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -285,36 +293,31 @@ func startKilled(t *testing.T, sleep string) (rconPid, childPid int) {
 			killAndRemove(d)
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if g := findGroups(fmt.Sprintf("rcon-%d-", rconPid)); len(g) > 0 {
-			// rcon's own pid may show for a moment too (its start thread
-			// enters the group on v1); the command is the other one.
-			data, _ := os.ReadFile(filepath.Join(g[0], "cgroup.procs"))
-			for _, f := range strings.Fields(string(data)) {
-				if p, _ := strconv.Atoi(f); p != rconPid {
-					childPid = p
-				}
-			}
-			if childPid != 0 {
-				break
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if childPid == 0 {
-		t.Fatal("group with the command never appeared")
-	}
-	// The child shows in the group as soon as it is forked, before it
-	// execs sleep; a kill of rcon in between may end it with nothing run
-	// (the storm test covers that window). This test is about a command
-	// that runs, so it waits for the exec.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", childPid)); string(comm) == "sleep\n" {
-			break
-		}
+	// The command is the member that execs sleep. Others show for a
+	// moment: rcon's own pid (its start thread enters the group on v1),
+	// and the child Go's first fork makes to probe for CLONE_PIDFD, which
+	// exits at once. A kill of rcon before the exec may end the command
+	// with nothing run (the storm test covers that window); this test is
+	// about a command that runs, so it waits for the exec.
+	for deadline := time.Now().Add(10 * time.Second); childPid == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the command %d never became sleep", childPid)
+			var procs []byte
+			if g := findGroups(fmt.Sprintf("rcon-%d-", rconPid)); len(g) > 0 {
+				procs, _ = os.ReadFile(filepath.Join(g[0], "cgroup.procs"))
+			}
+			errText, _ := os.ReadFile(stderr.Name())
+			t.Fatalf("no member of rcon %d's group became sleep: members %q, rcon's stderr %q", rconPid, procs, errText)
+		}
+		g := findGroups(fmt.Sprintf("rcon-%d-", rconPid))
+		if len(g) == 0 {
+			continue
+		}
+		data, _ := os.ReadFile(filepath.Join(g[0], "cgroup.procs"))
+		for _, f := range strings.Fields(string(data)) {
+			p, _ := strconv.Atoi(f)
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); p != rconPid && string(comm) == "sleep\n" {
+				childPid = p
+			}
 		}
 	}
 	cmd.Process.Kill()
@@ -324,7 +327,7 @@ func startKilled(t *testing.T, sleep string) (rconPid, childPid int) {
 
 func TestKilledRconGroupIsCollected(t *testing.T) {
 	needRoot(t)
-	rconPid, child := startKilled(t, "1.5")
+	rconPid, child := startKilled(t, "3")
 	prefix := fmt.Sprintf("rcon-%d-", rconPid)
 	// The command outlives rcon and keeps its limits: gc must keep it.
 	r := rcon(t, "gc")
