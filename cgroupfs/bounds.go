@@ -109,3 +109,14 @@ func (r *Resources) Check() error {
 	}
 	return nil
 }
+
+// CheckCPUQuota is the kernel's rule for a quota: pct percent of one CPU
+// over periodUS must be at least MinCPUQuotaUS. It returns the quota, for
+// the caller's message, which names where pct and the period came from.
+func CheckCPUQuota(pct float64, periodUS uint64) (float64, error) {
+	q := CPUQuotaUS(pct, periodUS)
+	if q < MinCPUQuotaUS {
+		return q, fmt.Errorf("a quota of %g µs per %d µs period, below the kernel's minimum of %d µs", q, periodUS, MinCPUQuotaUS)
+	}
+	return q, nil
+}

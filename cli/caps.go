@@ -4,39 +4,30 @@ import (
 	"fmt"
 
 	"rcon/caps"
-	"rcon/launch"
+	"rcon/spec"
 )
 
-// applyCaps fills s.Caps from --keep/--drop/--no-new-privs/--allow-new-privs.
-// A Spec with neither keep nor drop changes no set and only sets
+// capsLayer adds --keep/--drop/--no-new-privs/--allow-new-privs to l. A
+// spec with neither keep nor drop changes no set and only sets
 // no_new_privs.
-func (c *Common) applyCaps(s *launch.Spec, set map[string]bool) error {
+func (c *Common) capsLayer(l *spec.Layer, set map[string]bool) error {
 	if set["keep"] && set["drop"] {
 		return usage("--keep and --drop are exclusive")
 	}
 	if set["no-new-privs"] && set["allow-new-privs"] {
 		return usage("--no-new-privs and --allow-new-privs are exclusive")
 	}
-	if !(set["keep"] || set["drop"] || set["no-new-privs"] || set["allow-new-privs"]) {
-		return nil
-	}
-	if s.Caps == nil {
-		s.Caps = &caps.Spec{}
-	}
 	if set["keep"] {
-		s.Caps.Keep, s.Caps.KeepSet, s.Caps.Drop = splitList(c.Keep), true, nil
+		l.Keep = spec.Val(splitList(c.Keep), "--keep")
 	}
 	if set["drop"] {
-		s.Caps.Drop, s.Caps.Keep, s.Caps.KeepSet = splitList(c.Drop), nil, false
+		l.Drop = spec.Val(splitList(c.Drop), "--drop")
 	}
 	if set["no-new-privs"] {
-		s.Caps.AllowNewPrivs = false
+		l.NoNewPrivs = spec.Val(true, "--no-new-privs")
 	}
 	if set["allow-new-privs"] {
-		s.Caps.AllowNewPrivs = true
-	}
-	if err := s.Caps.Validate(); err != nil {
-		return &Usage{err} // names the flag and the capability itself
+		l.NoNewPrivs = spec.Val(false, "--allow-new-privs")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package cli holds the command-line options rcon and capcon share and
-// turns them, with an optional profile, into a launch.Spec. Precedence:
-// flags > environment > profile > built-in defaults.
+// turns them into the flags' layer of a run's spec.Spec, which spec.Build
+// puts over the profile's. Precedence: flags > environment > profile >
+// built-in defaults.
 package cli
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/launch"
+	"rcon/spec"
 )
 
 // Size is a byte count flag taking K/M/G/T suffixes ("500M").
@@ -127,35 +129,37 @@ func (c *Common) argv() ([]string, error) {
 	return args, nil
 }
 
-// Apply writes the flags that were set into s.
-func (c *Common) Apply(s *launch.Spec, set map[string]bool) error {
+// layer adds the command and the identity, capability and namespace
+// flags that were set to l.
+func (c *Common) layer(l *spec.Layer, set map[string]bool) error {
 	argv, err := c.argv()
 	if err != nil {
 		return err
 	}
 	if len(argv) > 0 {
-		s.Argv = argv
+		l.Argv = spec.Val(argv, "--")
 	}
 	if set["user"] {
-		s.User = c.User
+		l.User = spec.Val(c.User, "--user")
 	}
 	if set["group"] {
-		s.Group = c.GroupID
+		l.Group = spec.Val(c.GroupID, "--group")
 	}
 	if set["groups"] {
-		s.Groups = splitList(c.Groups)
+		l.Groups = spec.Val(splitList(c.Groups), "--groups")
 	}
-	if err := c.applyCaps(s, set); err != nil {
+	if err := c.capsLayer(l, set); err != nil {
 		return err
 	}
-	return c.applyNS(s, set)
+	return c.nsLayer(l, set)
 }
 
-// Apply writes the limits that were set into r. The CPU quota is checked
-// by the caller (checkQuota) once r holds everything it will hold: for a
-// run that includes the profile, for rcon set the group's live limits.
-func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
-	// Every bound is cgroupfs's (bounds.go), the one the profiles use.
+// layer returns the limits that were set, each checked against its bound
+// (cgroupfs/bounds.go, the one the profiles use). The CPU quota, which
+// needs the percentage and the period wherever they come from, is checked
+// by spec.Validate (a run) or on the group's merged limits (rcon set).
+func (l *Limits) layer(set map[string]bool) (spec.Limits, error) {
+	var out spec.Limits
 	for _, c := range []struct {
 		flag string
 		err  func() error
@@ -169,34 +173,35 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 	} {
 		if set[c.flag] {
 			if err := c.err(); err != nil {
-				return usage("--%s: %v", c.flag, err)
+				return out, usage("--%s: %v", c.flag, err)
 			}
 		}
 	}
 	if set["cpu"] {
-		r.CPUPercent = l.CPU
+		out.CPU = spec.Val(l.CPU, "--cpu")
 	}
 	if set["cpu-period"] {
-		r.CPUPeriod = uint64(l.CPUPeriod)
+		out.CPUPeriod = spec.Val(uint64(l.CPUPeriod), "--cpu-period")
 	}
 	if set["cpu-weight"] {
-		r.CPUWeight = uint64(l.CPUWeight)
+		out.CPUWeight = spec.Val(uint64(l.CPUWeight), "--cpu-weight")
 	}
 	if set["cpuset"] {
-		r.Cpuset = l.Cpuset
+		out.Cpuset = spec.Val(l.Cpuset, "--cpuset")
 	}
 	if set["mem"] {
-		r.Mem = int64(l.Mem)
+		out.Mem = spec.Val(int64(l.Mem), "--mem")
 	}
 	if set["mem-high"] {
-		r.MemHigh = int64(l.MemHigh)
+		out.MemHigh = spec.Val(int64(l.MemHigh), "--mem-high")
 	}
 	if set["swap"] && l.Swap != nil {
-		r.Swap, r.SwapSet = int64(*l.Swap), true
+		out.Swap = spec.Val(int64(*l.Swap), "--swap")
 	}
 	if set["pids"] {
-		r.Pids = l.Pids
+		out.Pids = spec.Val(l.Pids, "--pids")
 	}
+	var io []cgroupfs.IOLimit
 	for _, f := range []struct {
 		flag string
 		kind cgroupfs.IOKind
@@ -208,18 +213,17 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 		if !set[f.flag] {
 			continue
 		}
-		r.IO = dropIO(r.IO, f.kind)
 		for _, v := range f.vals {
 			lim, err := cgroupfs.ParseIOLimit(f.kind, v)
 			if err != nil {
-				return usage("--%s: %v", f.flag, err)
+				return out, usage("--%s: %v", f.flag, err)
 			}
-			r.IO = append(r.IO, lim)
+			io = spec.MergeIO(io, []cgroupfs.IOLimit{lim})
 		}
 	}
 	if l.Read != "" || l.Write != "" {
 		if l.Dev == "" {
-			return usage("--read/--write need --dev DEV")
+			return out, usage("--read/--write need --dev DEV")
 		}
 		for _, rw := range []struct {
 			flag, rate string
@@ -230,65 +234,21 @@ func (l *Limits) Apply(r *cgroupfs.Resources, set map[string]bool) error {
 			}
 			lim, err := cgroupfs.NewIOLimit(rw.kind, l.Dev, rw.rate)
 			if err != nil {
-				return usage("--%s/--dev: %v", rw.flag, err)
+				return out, usage("--%s/--dev: %v", rw.flag, err)
 			}
-			r.IO = append(dropIO(r.IO, rw.kind), lim)
+			io = spec.MergeIO(io, []cgroupfs.IOLimit{lim})
 		}
 	} else if l.Dev != "" {
-		return usage("--dev needs --read or --write")
+		return out, usage("--dev needs --read or --write")
 	}
-	return nil
+	if io != nil {
+		out.IO = spec.Val(io, "--io")
+	}
+	return out, nil
 }
 
-// checkQuota refuses a CPU quota below the kernel's minimum before
-// anything is created. The percentage and the period may each come from a
-// flag or from the profile (which checked its own pair when it was
-// loaded), so the message names the flags that were given and says where
-// the other value came from, never a flag nobody typed.
-func checkQuota(r *cgroupfs.Resources, set map[string]bool) error {
-	if r.CPUPercent <= 0 {
-		return nil
-	}
-	period := r.CPUPeriod
-	if period == 0 {
-		period = cgroupfs.DefaultCPUPeriodUS
-	}
-	q := cgroupfs.CPUQuotaUS(r.CPUPercent, period)
-	if q >= cgroupfs.MinCPUQuotaUS {
-		return nil
-	}
-	cpu := fmt.Sprintf("the profile's cpu = %v", r.CPUPercent)
-	if set["cpu"] {
-		cpu = fmt.Sprintf("--cpu %v", r.CPUPercent)
-	}
-	per := fmt.Sprintf("the default period of %d µs", period)
-	switch {
-	case set["cpu-period"]:
-		per = fmt.Sprintf("--cpu-period %d", period)
-	case r.CPUPeriod != 0:
-		per = fmt.Sprintf("the profile's cpu_period_us = %d", period)
-	}
-	what := cpu + " with " + per
-	if set["cpu-period"] && !set["cpu"] {
-		what = per + " with " + cpu
-	}
-	return usage("%s: a quota of %g µs per %d µs period, below the kernel's minimum of %d µs",
-		what, q, period, cgroupfs.MinCPUQuotaUS)
-}
-
-// dropIO removes limits of one kind, so a flag replaces a profile's list.
-func dropIO(ls []cgroupfs.IOLimit, k cgroupfs.IOKind) []cgroupfs.IOLimit {
-	var out []cgroupfs.IOLimit
-	for _, l := range ls {
-		if l.Kind != k {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// Apply writes the placement flags that were set into s.
-func (g *Group) Apply(s *launch.Spec, set map[string]bool) error {
+// layer adds the placement and output flags that were set to l.
+func (g *Group) layer(l *spec.Layer, set map[string]bool) error {
 	if set["name"] && set["shared"] {
 		return usage("--name and --shared are exclusive")
 	}
@@ -296,31 +256,28 @@ func (g *Group) Apply(s *launch.Spec, set map[string]bool) error {
 		if err := cgroupfs.ValidName(g.Name); err != nil {
 			return usage("--name: %v", err)
 		}
-		s.Name, s.Shared = g.Name, ""
+		l.Name = spec.Val(g.Name, "--name")
 	}
 	if set["shared"] {
 		if err := cgroupfs.ValidName(g.Shared); err != nil {
 			return usage("--shared: %v", err)
 		}
-		s.Shared, s.Name = g.Shared, ""
+		l.Shared = spec.Val(g.Shared, "--shared")
 	}
-	if set["update"] {
-		s.Update = g.Update
+	for _, f := range []struct {
+		flag string
+		dst  *spec.Opt[bool]
+		v    bool
+	}{{"update", &l.Update, g.Update}, {"wait-all", &l.WaitAll, g.WaitAll}, {"fit", &l.Fit, g.Fit}, {"stats", &l.Stats, g.Stats}} {
+		if set[f.flag] {
+			*f.dst = spec.Val(f.v, "--"+f.flag)
+		}
 	}
 	if set["parent"] {
-		s.Parent = g.Parent
-	}
-	if set["wait-all"] {
-		s.WaitAll = g.WaitAll
-	}
-	if set["fit"] {
-		s.Fit = g.Fit
-	}
-	if set["stats"] {
-		s.Stats = g.Stats
+		l.Parent = spec.Val(g.Parent, "--parent")
 	}
 	if set["stats-json"] {
-		s.StatsJSON = g.StatsJSON
+		l.StatsJSON = spec.Val(g.StatsJSON, "--stats-json")
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"rcon/cgroupfs"
-	"rcon/launch"
+	"rcon/spec"
 )
 
 type testRun struct {
@@ -21,7 +21,7 @@ type testRun struct {
 
 // parse runs the real flag model over args and builds the Spec, as
 // cmd/rcon does.
-func parse(t *testing.T, args ...string) (*launch.Spec, error) {
+func parse(t *testing.T, args ...string) (*spec.Spec, error) {
 	t.Helper()
 	var r testRun
 	p, err := kong.New(&r, kong.Name("rcon"))

@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"rcon/cgroupfs"
+	"rcon/spec"
 )
 
 // AttachCmd is `rcon attach [limits] [--name NAME] PID...`.
@@ -24,14 +25,14 @@ type AttachCmd struct {
 // them (they are its members) and removed once they are gone and it is
 // empty, by the next rcon run, leave or gc.
 func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
-	var r cgroupfs.Resources
-	set := explicit(ctx)
-	if err := c.Limits.Apply(&r, set); err != nil {
+	lim, err := c.Limits.layer(explicit(ctx))
+	if err != nil {
 		return Exit(tool, err)
 	}
-	if err := checkQuota(&r, set); err != nil {
-		return Exit(tool, err)
+	if err := spec.CheckQuota(&lim); err != nil {
+		return Exit(tool, usage("%v", err))
 	}
+	r := lim.Resources()
 	if c.Name != "" {
 		if err := cgroupfs.ValidName(c.Name); err != nil {
 			return Exit(tool, usage("--name: %v", err))
@@ -74,10 +75,11 @@ type SetCmd struct {
 // refused with status 1 (see cgroupfs.SetLimits).
 func (c *SetCmd) Run(tool string, ctx *kong.Context) int {
 	set := explicit(ctx)
-	var r cgroupfs.Resources
-	if err := c.Limits.Apply(&r, set); err != nil {
+	lim, err := c.Limits.layer(set)
+	if err != nil {
 		return Exit(tool, err)
 	}
+	r := lim.Resources()
 	if r.Empty() && !set["cpu-period"] {
 		return Exit(tool, usage("set %s: give at least one limit (--cpu, --mem, --pids, ...)", c.Name))
 	}

@@ -1,39 +1,31 @@
 package cli
 
 import (
-	"rcon/launch"
 	"rcon/nsjail"
+	"rcon/spec"
 )
 
-// applyNS fills s.NS from --unshare, --hostname, --map-user, --ro-bind,
-// --bind, --tmpfs, --chroot, --ro-root. --unshare replaces the namespaces a profile
-// chose; the mount flags add to its mounts.
-func (c *Common) applyNS(s *launch.Spec, set map[string]bool) error {
-	if !(set["unshare"] || set["hostname"] || set["map-user"] || set["ro-bind"] || set["bind"] || set["tmpfs"] || set["chroot"] || set["ro-root"]) {
-		return nil
-	}
-	if s.NS == nil {
-		s.NS = &nsjail.Spec{}
-	}
-	ns := s.NS
+// nsLayer adds --unshare, --hostname, --map-user, --ro-bind, --bind,
+// --tmpfs, --chroot and --ro-root to l. --unshare replaces the namespaces
+// a profile chose; the mount flags add to its mounts.
+func (c *Common) nsLayer(l *spec.Layer, set map[string]bool) error {
 	if set["unshare"] {
 		picked, err := nsjail.Parse(c.Unshare)
 		if err != nil {
 			return usage("--unshare: %v", err)
 		}
-		ns.PID, ns.Mount, ns.Net, ns.UTS = picked.PID, picked.Mount, picked.Net, picked.UTS
-		ns.IPC, ns.User, ns.Cgroup = picked.IPC, picked.User, picked.Cgroup
+		l.Unshare = spec.Val(picked, "--unshare")
 	}
 	if set["hostname"] {
-		ns.Hostname = c.Hostname
+		l.Hostname = spec.Val(c.Hostname, "--hostname")
 	}
 	if set["map-user"] {
-		ns.MapUser = c.MapUser
+		l.MapUser = spec.Val(c.MapUser, "--map-user")
 	}
 	for _, b := range []struct {
 		dst  *[]nsjail.Bind
 		args []string
-	}{{&ns.RoBind, c.RoBind}, {&ns.Bind, c.Bind}} {
+	}{{&l.RoBind, c.RoBind}, {&l.Bind, c.Bind}} {
 		for _, a := range b.args {
 			bd, err := nsjail.ParseBind(a)
 			if err != nil {
@@ -42,15 +34,12 @@ func (c *Common) applyNS(s *launch.Spec, set map[string]bool) error {
 			*b.dst = append(*b.dst, bd)
 		}
 	}
-	ns.Tmpfs = append(ns.Tmpfs, c.Tmpfs...)
+	l.Tmpfs = append(l.Tmpfs, c.Tmpfs...)
 	if set["chroot"] {
-		ns.Chroot = c.Chroot
+		l.Chroot = spec.Val(c.Chroot, "--chroot")
 	}
 	if set["ro-root"] {
-		ns.ReadOnlyRoot = c.ReadOnlyRoot
-	}
-	if err := ns.Normalize(); err != nil {
-		return usage("%v", err)
+		l.ReadOnlyRoot = spec.Val(c.ReadOnlyRoot, "--ro-root")
 	}
 	return nil
 }

@@ -7,22 +7,25 @@ import (
 
 	"rcon/launch"
 	"rcon/profiles"
+	"rcon/spec"
 )
 
-// applyProfile loads the profile named by --profile into s. Any problem
-// with it is bad input: exit 125 before anything is created.
-func applyProfile(s *launch.Spec, name string) error {
+// profileLayer loads the profile named by --profile (none: an empty
+// layer). Any problem with it is bad input: exit 125 before anything is
+// created.
+func profileLayer(name string) (spec.Layer, error) {
 	if name == "" {
-		return nil
+		return spec.Layer{}, nil
 	}
 	p, err := profiles.Load(name)
 	if err != nil {
-		return usage("--profile: %v", err)
+		return spec.Layer{}, usage("--profile: %v", err)
 	}
-	if err := p.Apply(s); err != nil {
-		return usage("--profile: %v", err)
+	l, err := p.Layer()
+	if err != nil {
+		return spec.Layer{}, usage("--profile: %v", err)
 	}
-	return nil
+	return l, nil
 }
 
 // ProfileCmd is `rcon profile check FILES...` and `rcon profile show NAME`.

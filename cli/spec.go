@@ -3,42 +3,35 @@ package cli
 import (
 	"github.com/alecthomas/kong"
 
-	"rcon/launch"
+	"rcon/spec"
 )
 
-// Spec builds the launch.Spec of one run from the parsed flags: defaults,
-// then the profile, then the flags that were given. limits and group are
-// nil for capcon.
-func Spec(tool string, ctx *kong.Context, c *Common, limits *Limits, group *Group) (*launch.Spec, error) {
-	s := &launch.Spec{Tool: tool}
-	if err := applyProfile(s, c.Profile); err != nil {
+// Spec builds the spec of one run: the profile's layer, then the flags'
+// (the environment variables kong reads for flags among them), overlaid
+// and validated by spec.Build. limits and group are nil for capcon.
+func Spec(tool string, ctx *kong.Context, c *Common, limits *Limits, group *Group) (*spec.Spec, error) {
+	profile, err := profileLayer(c.Profile)
+	if err != nil {
 		return nil, err
 	}
 	set := explicit(ctx)
+	var flags spec.Layer
 	if limits != nil {
-		if err := limits.Apply(&s.Resources, set); err != nil {
-			return nil, err
-		}
-		if err := checkQuota(&s.Resources, set); err != nil {
+		if flags.Limits, err = limits.layer(set); err != nil {
 			return nil, err
 		}
 	}
 	if group != nil {
-		if err := group.Apply(s, set); err != nil {
+		if err := group.layer(&flags, set); err != nil {
 			return nil, err
 		}
 	}
-	if err := c.Apply(s, set); err != nil {
+	if err := c.layer(&flags, set); err != nil {
 		return nil, err
 	}
-	if len(s.Argv) == 0 {
-		return nil, usage("no command given: %s [flags] -- COMMAND [ARGS...]", tool)
-	}
-	if s.Shared != "" && s.WaitAll {
-		return nil, usage("--shared and --wait-all are exclusive: a shared group is emptied by its last member out")
-	}
-	if s.Update && s.Shared == "" {
-		return nil, usage("--update needs --shared")
+	s, err := spec.Build(tool, profile, flags)
+	if err != nil {
+		return nil, &Usage{err}
 	}
 	return s, nil
 }

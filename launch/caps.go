@@ -9,7 +9,7 @@ import (
 // the child raises after its uid switch. It must be called once the
 // credential is set: a pending switch keeps CAP_SETUID/CAP_SETGID on the
 // thread until the child has used them.
-func (s *Spec) capsPlan(cmd *exec.Cmd) (func() error, error) {
+func (s *job) capsPlan(cmd *exec.Cmd) (func() error, error) {
 	if s.Caps == nil {
 		return nil, nil
 	}

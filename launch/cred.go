@@ -9,7 +9,7 @@ import (
 
 // credential resolves --user/--group/--groups. nil keeps the caller's
 // identity. Numeric ids need no entry in the user database.
-func (s *Spec) credential() (*syscall.Credential, error) {
+func (s *job) credential() (*syscall.Credential, error) {
 	if s.User == "" && s.Group == "" && len(s.Groups) == 0 {
 		return nil, nil
 	}

@@ -28,10 +28,10 @@ const lxcfsDir = "/var/lib/lxcfs"
 // fit tells the command what its group allows: the variables runtimes
 // honour in cmd's environment, and the files most others read bound over
 // the host's in its mount namespace. The figures come from the limits
-// that hold (s.Resources, a shared group's once joined) and the group's
+// that hold (s.limits, a shared group's once joined) and the group's
 // usage now, so it runs once the group is open.
-func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
-	r := s.Resources
+func (s *job) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
+	r := s.limits
 	var used int64
 	if st, err := g.Stats(); err == nil {
 		used = int64(st.MemCurrent)
@@ -50,7 +50,7 @@ func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 		env = os.Environ()
 	}
 	cmd.Env = fit.Env(env, f)
-	ns := *s.NS
+	ns := *s.jail
 	ns.Files = append([]nsjail.File(nil), ns.Files...)
 	if f.CPUs > 0 {
 		ns.Files = append(ns.Files, nsjail.File{Dst: cpuOnlineFile, Data: []byte(fit.CPUOnline(f.CPUs))})
@@ -67,7 +67,7 @@ func (s *Spec) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 		}
 		ns.Files = append(ns.Files, nsjail.File{Dst: meminfoFile, Data: fit.Meminfo(host, f)})
 	}
-	s.NS = &ns
+	s.jail = &ns
 	return nil
 }
 

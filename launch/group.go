@@ -21,7 +21,7 @@ type runGroup struct {
 
 // openGroup sweeps orphans of killed runs (bounded), then creates the
 // run's group or joins the shared one.
-func (s *Spec) openGroup() (*runGroup, error) {
+func (s *job) openGroup() (*runGroup, error) {
 	_, _ = cgroupfs.GC(false, gcPerStart)
 	if s.Shared == "" {
 		g, rec, err := s.createGroup()
@@ -34,7 +34,7 @@ func (s *Spec) openGroup() (*runGroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identify self: %w", err)
 	}
-	g, info, err := cgroupfs.Join(s.Parent, s.Shared, &s.Resources, cgroupfs.Member{Owner: self, Command: s.Argv}, s.Update)
+	g, info, err := cgroupfs.Join(s.Parent, s.Shared, &s.limits, cgroupfs.Member{Owner: self, Command: s.Argv}, s.Update)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Spec) openGroup() (*runGroup, error) {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
 			s.tool(), s.Shared, cgroupfs.LimitsText(&info.Limits))
 	}
-	s.Resources = info.Limits // what holds, for the report
+	s.limits = info.Limits // what holds, for the report
 	rg := &runGroup{g: g, shared: s.Shared, self: self}
 	rg.oom0 = g.OOMKills()
 	return rg, nil
@@ -59,25 +59,25 @@ func (s *Spec) openGroup() (*runGroup, error) {
 // such a command could as well ptrace rcon, so it is not contained
 // against records (docs/SECURITY.md). Hidden whatever the command's uid:
 // one mount is cheaper than telling whether it could reach the directory.
-func (s *Spec) hideState() {
-	if s.NoCgroup || s.NS == nil {
+func (s *job) hideState() {
+	if s.NoCgroup || s.jail == nil {
 		return
 	}
-	if ns := *s.NS; ns.Normalize() != nil || !ns.Mount {
+	if ns := *s.jail; ns.Normalize() != nil || !ns.Mount {
 		return // no mount namespace (binds, tmpfs and chroot imply one)
 	}
 	dir, err := filepath.Abs(cgroupfs.StateDir())
 	if err != nil {
 		return
 	}
-	ns := *s.NS // the caller's Spec may be shared; change a copy
+	ns := *s.jail // the caller's Spec may be shared; change a copy
 	ns.Hide = append(append([]string(nil), ns.Hide...), dir)
-	s.NS = &ns
+	s.jail = &ns
 }
 
 // initPath tells whether the command's place is taken by the namespace
 // init (see nsPrepare).
-func (s *Spec) initPath() bool {
+func (s *job) initPath() bool {
 	ns, err := normalizedNS(s)
 	return err == nil && !ns.Empty() && needsInit(s, ns)
 }
@@ -85,12 +85,12 @@ func (s *Spec) initPath() bool {
 // groupOptional tells whether a run may go on without its group: an
 // unprivileged caller who asked for no limit and named no group (as in
 // `rcon --unshare user,pid -- cmd`) loses only accounting and cleanup.
-func (s *Spec) groupOptional() bool {
-	return os.Geteuid() != 0 && s.Resources.Empty() && s.Name == "" && s.Shared == ""
+func (s *job) groupOptional() bool {
+	return os.Geteuid() != 0 && s.limits.Empty() && s.Name == "" && s.Shared == ""
 }
 
 // createGroup names the group, records its owner and makes it.
-func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
+func (s *job) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
 	owner, err := cgroupfs.Self()
 	if err != nil {
 		return nil, nil, fmt.Errorf("identify self: %w", err)
@@ -102,7 +102,7 @@ func (s *Spec) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
 		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
 	}
 	rec := &cgroupfs.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
-	g, err := cgroupfs.Create(s.Parent, name, &s.Resources, rec)
+	g, err := cgroupfs.Create(s.Parent, name, &s.limits, rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +146,7 @@ func (rg *runGroup) leftover() int {
 // end ends what is left in an own group and removes it, then its record
 // (kept if the group could not be removed, for GC), or leaves the shared
 // group (removing it if this run was its last live member).
-func (rg *runGroup) end(s *Spec) error {
+func (rg *runGroup) end(s *job) error {
 	if rg == nil {
 		return nil
 	}
@@ -160,7 +160,7 @@ func (rg *runGroup) end(s *Spec) error {
 		}
 		return nil
 	}
-	if err := cleanup(rg.g, s); err != nil {
+	if err := cleanup(rg.g); err != nil {
 		return err
 	}
 	rg.rec.Release()

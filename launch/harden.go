@@ -23,7 +23,7 @@ var errProtectNeedsSysAdmin = errors.New("the command stays uid 0 without cap_sy
 // that CAP_SYS_ADMIN is gone. Without pruning, or keeping CAP_SYS_ADMIN,
 // the command is trusted root: it could remount anything, and the limits
 // do not hold against it.
-func (s *Spec) protectSys(cred *syscall.Credential) bool {
+func (s *job) protectSys(cred *syscall.Credential) bool {
 	uid := uint32(os.Geteuid())
 	if cred != nil {
 		uid = cred.Uid
@@ -31,7 +31,7 @@ func (s *Spec) protectSys(cred *syscall.Credential) bool {
 	if uid != 0 || s.Caps == nil || !s.Caps.ChangesSets() {
 		return false
 	}
-	if s.NS.WantsUser() && os.Geteuid() != 0 {
+	if s.jail.WantsUser() && os.Geteuid() != 0 {
 		return false // uid 0 inside is the caller outside
 	}
 	if s.Caps.Keeping() {

@@ -32,6 +32,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/nsjail"
+	"rcon/spec"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,7 +57,8 @@ var initConfigFD = -1
 
 // initConfig is what the launcher hands the init.
 type initConfig struct {
-	Spec *Spec               `json:"spec"` // Argv, NS, Caps
+	Spec *spec.Spec          `json:"spec"` // Argv, Caps, WaitAll
+	NS   *nsjail.Spec        `json:"namespaces"`
 	Tool string              `json:"tool"`
 	Path string              `json:"path,omitempty"` // resolved on the host; empty: look up inside (chroot)
 	Dir  string              `json:"dir,omitempty"`
@@ -67,7 +69,7 @@ type initConfig struct {
 	TermGroup bool `json:"term_group,omitempty"`
 }
 
-// nsPrepare sets up cmd for the namespaces of s.NS and returns the step to
+// nsPrepare sets up cmd for the namespaces of s.jail and returns the step to
 // run on the start thread instead of prepare (the capability plan):
 //
 //   - thread path: a step that unshares and sets up on the start thread,
@@ -78,12 +80,12 @@ type initConfig struct {
 //
 // Run calls it after capsPlan and before the group is created:
 //
-//	if s.NS != nil {
+//	if s.jail != nil {
 //		if prepare, err = nsPrepare(cmd, s, prepare, termGroup); err != nil {
 //			return 0, fail(ExitFailure, "%v", err)
 //		}
 //	}
-func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error, termGroup bool) (func() error, error) {
+func nsPrepare(cmd *exec.Cmd, s *job, prepare func() error, termGroup bool) (func() error, error) {
 	ns, err := normalizedNS(s)
 	if err != nil || ns.Empty() {
 		return prepare, err
@@ -102,11 +104,11 @@ func nsPrepare(cmd *exec.Cmd, s *Spec, prepare func() error, termGroup bool) (fu
 	}, nil
 }
 
-func normalizedNS(s *Spec) (*nsjail.Spec, error) {
-	if s.NS == nil {
+func normalizedNS(s *job) (*nsjail.Spec, error) {
+	if s.jail == nil {
 		return &nsjail.Spec{}, nil
 	}
-	ns := *s.NS
+	ns := *s.jail
 	if err := ns.Normalize(); err != nil {
 		return nil, err
 	}
@@ -119,15 +121,13 @@ func normalizedNS(s *Spec) (*nsjail.Spec, error) {
 // needsInit: pid, user and chroot always; a cgroup namespace too on cgroup
 // v2, where the start thread is not in the group (CLONE_INTO_CGROUP
 // places only the child) and the namespace root must follow the child.
-func needsInit(s *Spec, ns *nsjail.Spec) bool {
+func needsInit(s *job, ns *nsjail.Spec) bool {
 	return ns.NeedsInit() || (ns.Cgroup && !s.NoCgroup && cgroupfs.Detect() == cgroupfs.V2)
 }
 
 // rewriteInit turns cmd into the init re-exec.
-func rewriteInit(cmd *exec.Cmd, s *Spec, ns *nsjail.Spec, termGroup bool) error {
-	inner := *s
-	inner.NS = ns
-	cfg := initConfig{Spec: &inner, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup}
+func rewriteInit(cmd *exec.Cmd, s *job, ns *nsjail.Spec, termGroup bool) error {
+	cfg := initConfig{Spec: s.Spec, NS: ns, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup}
 	if cmd.SysProcAttr != nil {
 		cfg.Cred = cmd.SysProcAttr.Credential
 	}
@@ -229,12 +229,13 @@ var notForwarded = map[syscall.Signal]bool{
 
 func runInit(data []byte) int {
 	var cfg initConfig
-	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Spec == nil || cfg.Spec.NS == nil || len(cfg.Spec.Argv) == 0 {
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Spec == nil || cfg.NS == nil || len(cfg.Spec.Argv) == 0 {
 		fmt.Fprintf(os.Stderr, "rcon-init: bad config: %v\n", err)
 		return ExitFailure
 	}
-	s, ns := cfg.Spec, cfg.Spec.NS
-	s.Tool = cfg.Tool
+	cfg.Spec.Tool = cfg.Tool
+	ns := cfg.NS
+	s := &job{Spec: cfg.Spec, jail: ns, limits: cfg.Spec.Resources}
 	status, err := initMain(&cfg, s, ns)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
@@ -246,7 +247,7 @@ func runInit(data []byte) int {
 	return status
 }
 
-func initMain(cfg *initConfig, s *Spec, ns *nsjail.Spec) (int, error) {
+func initMain(cfg *initConfig, s *job, ns *nsjail.Spec) (int, error) {
 	pid1 := os.Getpid() == 1
 	// Name the init in ps (its executable is /proc/self/exe, "exe").
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&append([]byte(s.tool()+"-init"), 0)[0])), 0, 0, 0)

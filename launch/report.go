@@ -18,7 +18,7 @@ import (
 
 // Report is what rcon tells about a finished run.
 type Report struct {
-	Spec       *Spec
+	job        *job
 	Status     int
 	WaitStatus syscall.WaitStatus
 	Wall       time.Duration
@@ -66,15 +66,15 @@ func openStatsJSON(path string) (*os.File, error) {
 func (r *Report) OOMKilled() bool {
 	ws := r.WaitStatus
 	killed := ws.Signaled() && ws.Signal() == syscall.SIGKILL ||
-		r.Spec.NS != nil && ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGKILL)
+		r.job.jail != nil && ws.Exited() && ws.ExitStatus() == 128+int(syscall.SIGKILL)
 	return killed && r.Stats.OOMKills > 0
 }
 
 func (r *Report) tell() {
-	s, name := r.Spec, filepath.Base(r.Spec.Argv[0])
+	s, name := r.job, filepath.Base(r.job.Argv[0])
 	limit := "its memory limit"
-	if s.Resources.Mem > 0 {
-		limit = "memory limit " + cgroupfs.FormatSize(s.Resources.Mem)
+	if s.limits.Mem > 0 {
+		limit = "memory limit " + cgroupfs.FormatSize(s.limits.Mem)
 	}
 	switch {
 	case r.OOMKilled():
@@ -108,9 +108,9 @@ func (r *Report) outcome() string {
 func secs(ns uint64) string { return fmt.Sprintf("%.2fs", float64(ns)/1e9) }
 
 func (r *Report) writeText(w io.Writer) {
-	st, t := r.Stats, r.Spec.tool()
+	st, t := r.Stats, r.job.tool()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s: %s after %.2fs\n", t, filepath.Base(r.Spec.Argv[0]), r.outcome(), r.Wall.Seconds())
+	fmt.Fprintf(&b, "%s: %s: %s after %.2fs\n", t, filepath.Base(r.job.Argv[0]), r.outcome(), r.Wall.Seconds())
 	share := 0.0
 	if r.Wall > 0 {
 		share = 100 * float64(st.CPUTotalNS) / float64(r.Wall.Nanoseconds())
@@ -121,16 +121,16 @@ func (r *Report) writeText(w io.Writer) {
 			100*float64(st.NrThrottled)/float64(st.NrPeriods), secs(st.ThrottledNS))
 	}
 	fmt.Fprintf(&b, "  memory     peak %s", cgroupfs.FormatSize(int64(st.MemPeak)))
-	if r.Spec.Resources.Mem > 0 {
-		fmt.Fprintf(&b, " of %s", cgroupfs.FormatSize(r.Spec.Resources.Mem))
+	if r.job.limits.Mem > 0 {
+		fmt.Fprintf(&b, " of %s", cgroupfs.FormatSize(r.job.limits.Mem))
 	}
 	fmt.Fprintf(&b, ", oom kills %d\n", st.OOMKills)
 	if st.PidsPeak > 0 {
 		fmt.Fprintf(&b, "  pids       peak %d\n", st.PidsPeak)
 	}
 	fmt.Fprintf(&b, "  io         read %s, write %s\n", cgroupfs.FormatSize(int64(st.IOReadBytes)), cgroupfs.FormatSize(int64(st.IOWriteBytes)))
-	if r.Spec.fitShown != "" {
-		fmt.Fprintf(&b, "  fit        %s\n", r.Spec.fitShown)
+	if r.job.fitShown != "" {
+		fmt.Fprintf(&b, "  fit        %s\n", r.job.fitShown)
 	}
 	io.WriteString(w, b.String())
 }
@@ -149,8 +149,8 @@ type JSONReport struct {
 }
 
 func (r *Report) writeJSON(f *os.File) error {
-	j := JSONReport{Command: r.Spec.Argv, Status: r.Status, OOMKilled: r.OOMKilled(),
-		WallSeconds: r.Wall.Seconds(), Limits: r.Spec.Resources, Stats: r.Stats, LeftOver: r.LeftOver,
+	j := JSONReport{Command: r.job.Argv, Status: r.Status, OOMKilled: r.OOMKilled(),
+		WallSeconds: r.Wall.Seconds(), Limits: r.job.limits, Stats: r.Stats, LeftOver: r.LeftOver,
 		Started: time.Now().Add(-r.Wall)}
 	if r.WaitStatus.Signaled() {
 		j.Signal = int(r.WaitStatus.Signal())

@@ -14,6 +14,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/nsjail"
+	"rcon/spec"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,8 +50,9 @@ func fail(status int, format string, a ...any) *Failure {
 // Run carries out s and returns the exit status for the tool: the
 // command's own, 128+N if a signal N ended it, or one of the Exit*
 // statuses. Messages go to stderr prefixed with the tool's name.
-func Run(s *Spec) int {
-	status, err := run(s)
+func Run(sp *spec.Spec) int {
+	s := newJob(sp)
+	status, err := s.run()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
 		var f *Failure
@@ -62,14 +64,7 @@ func Run(s *Spec) int {
 	return status
 }
 
-func (s *Spec) tool() string {
-	if s.Tool == "" {
-		return "rcon"
-	}
-	return s.Tool
-}
-
-func run(s *Spec) (int, error) {
+func (s *job) run() (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fail(ExitFailure, "no command given")
 	}
@@ -92,15 +87,15 @@ func run(s *Spec) (int, error) {
 		return 0, fail(ExitFailure, "%v", err)
 	}
 	if s.protectSys(cred) {
-		if !s.NS.WantsUser() && !nsjail.HasSysAdmin() {
+		if !s.jail.WantsUser() && !nsjail.HasSysAdmin() {
 			return 0, fail(ExitFailure, "%v", errProtectNeedsSysAdmin)
 		}
-		s.NS = withProtectSys(s.NS)
+		s.jail = withProtectSys(s.jail)
 	}
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	var prepare func() error
-	if s.NS.WantsUser() {
+	if s.jail.WantsUser() {
 		// In a new user namespace the capabilities are the init's there
 		// (all of them, for its root), not the caller's on the host: the
 		// init computes the real plan (initMain). Here only the names are
@@ -120,9 +115,9 @@ func run(s *Spec) (int, error) {
 	tty := fromTerminal()
 	newSession := s.newSession(cred)
 	if s.Fit && !s.NoCgroup {
-		s.NS = withMount(s.NS) // for the files fitFiles binds
+		s.jail = withMount(s.jail) // for the files fitFiles binds
 	}
-	if s.NS != nil {
+	if s.jail != nil {
 		// What nsPrepare would refuse is refused now, before any group.
 		if _, err := normalizedNS(s); err != nil {
 			return 0, fail(ExitFailure, "%v", err)
@@ -156,7 +151,7 @@ func run(s *Spec) (int, error) {
 			return 0, fail(ExitFailure, "--fit: %v", err)
 		}
 	}
-	if s.NS != nil {
+	if s.jail != nil {
 		// Namespaces come before the capability plan on the start thread,
 		// or move it into an init that applies the plan to the command.
 		if prepare, err = nsPrepare(cmd, s, prepare, newSession && tty); err != nil {
@@ -169,7 +164,7 @@ func run(s *Spec) (int, error) {
 	cmd.SysProcAttr.Setsid = newSession
 	// Without a group nothing ends what the command leaves in its
 	// namespaces (the init does only on the init path): be its subreaper.
-	reap := g == nil && s.NS != nil && !s.NS.Empty()
+	reap := g == nil && s.jail != nil && !s.jail.Empty()
 	var inherited map[int]bool
 	if reap {
 		inherited = inheritedChildren()
@@ -247,7 +242,7 @@ func run(s *Spec) (int, error) {
 		endErr = rg.end(s)
 	}
 	status := exitStatus(ws)
-	r := &Report{Spec: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left, statsFile: statsFile}
+	r := &Report{job: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left, statsFile: statsFile}
 	r.tell()
 	if endErr != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), endErr)
@@ -271,7 +266,7 @@ func afterCleanupFailure(status int) int {
 }
 
 // cleanup ends whatever is left in the group and removes it.
-func cleanup(g *cgroupfs.Group, s *Spec) error {
+func cleanup(g *cgroupfs.Group) error {
 	if g == nil {
 		return nil
 	}

@@ -24,8 +24,8 @@ import (
 // keeps today's behaviour: the same session and process group, so the
 // terminal's Ctrl-C, Ctrl-\ and Ctrl-Z reach it directly. (A zero caps
 // spec only sets no_new_privs: capcon's default.)
-func (s *Spec) newSession(cred *syscall.Credential) bool {
-	return cred != nil || (s.Caps != nil && s.Caps.ChangesSets()) || s.NS.WantsUser()
+func (s *job) newSession(cred *syscall.Credential) bool {
+	return cred != nil || (s.Caps != nil && s.Caps.ChangesSets()) || s.jail.WantsUser()
 }
 
 // jobControl relays the terminal's job control to a command in a session

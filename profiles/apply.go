@@ -3,132 +3,87 @@ package profiles
 import (
 	"fmt"
 
-	"rcon/caps"
 	"rcon/cgroupfs"
-	"rcon/launch"
 	"rcon/nsjail"
+	"rcon/spec"
 )
 
-// Apply writes every setting of p into s, leaving whatever p does not set
-// as it was. The CLI calls it on a Spec holding the built-in defaults, then
-// applies the environment and the flags the user gave, so the precedence is
-// flags > environment > profile > defaults.
+// Layer returns p's settings as the profile layer of a run's spec
+// (spec.Build puts the environment and the flags over it). Every value
+// carries its file in From.
 //
-// Apply only fails if the system changed since Load (a device node named in
-// an io_* key vanished).
-func (p *Profile) Apply(s *launch.Spec) error {
+// Layer only fails if the system changed since Load (a device node named
+// in an io_* key vanished).
+func (p *Profile) Layer() (spec.Layer, error) {
+	var s spec.Layer
 	l, r, c := &p.Limits, &p.Run, &p.Caps
-	res := &s.Resources
-	set(&res.CPUPercent, l.CPU)
+	lim := &s.Limits
+	lim.CPU = opt(l.CPU)
 	if l.CPUPeriodUS.Set {
-		res.CPUPeriod = uint64(l.CPUPeriodUS.V)
+		lim.CPUPeriod = spec.Val(uint64(l.CPUPeriodUS.V), l.CPUPeriodUS.From)
 	}
 	if l.CPUWeight.Set {
-		res.CPUWeight = uint64(l.CPUWeight.V)
+		lim.CPUWeight = spec.Val(uint64(l.CPUWeight.V), l.CPUWeight.From)
 	}
-	set(&res.Cpuset, l.Cpuset)
-	if l.Mem.Set {
-		res.Mem = int64(l.Mem.V)
+	lim.Cpuset = opt(l.Cpuset)
+	for _, m := range []struct {
+		dst *spec.Opt[int64]
+		v   Value[Size]
+	}{{&lim.Mem, l.Mem}, {&lim.MemHigh, l.MemHigh}, {&lim.Swap, l.Swap}} {
+		if m.v.Set {
+			*m.dst = spec.Val(int64(m.v.V), m.v.From)
+		}
 	}
-	if l.MemHigh.Set {
-		res.MemHigh = int64(l.MemHigh.V)
-	}
-	if l.Swap.Set {
-		res.Swap, res.SwapSet = int64(l.Swap.V), true
-	}
-	set(&res.Pids, l.Pids)
+	lim.Pids = opt(l.Pids)
 	for _, t := range ioTables(l) {
 		if !t.v.Set {
 			continue
 		}
 		for _, dev := range sortedKeys(t.v.V) {
-			lim, err := cgroupfs.NewIOLimit(t.kind, dev, t.v.V[dev])
+			io, err := cgroupfs.NewIOLimit(t.kind, dev, t.v.V[dev])
 			if err != nil {
-				return fmt.Errorf("%s: limits.%s: %w", t.v.From, t.name, err)
+				return s, fmt.Errorf("%s: limits.%s: %w", t.v.From, t.name, err)
 			}
-			res.IO = putIO(res.IO, lim)
+			// Two names of one device ("/dev/sda", "8:0") write one throttle.
+			lim.IO = spec.Val(spec.MergeIO(lim.IO.V, []cgroupfs.IOLimit{io}), t.v.From)
 		}
 	}
 
-	if r.Command.Set {
-		s.Argv = append([]string(nil), r.Command.V...)
+	if r.Name.Set && r.Shared.Set {
+		return s, fmt.Errorf("%s: run.shared: name and shared are exclusive (one comes from an include)", r.Shared.From)
 	}
-	set(&s.Name, r.Name)
-	set(&s.Shared, r.Shared)
-	if s.Name != "" && s.Shared != "" {
-		return fmt.Errorf("%s: run.shared: name and shared are exclusive (one comes from an include)", r.Shared.From)
-	}
-	set(&s.Parent, r.Parent)
-	set(&s.User, r.User)
-	set(&s.Group, r.Group)
-	if r.Groups.Set {
-		s.Groups = append([]string(nil), r.Groups.V...)
-	}
-	set(&s.WaitAll, r.WaitAll)
-	set(&s.Fit, r.Fit)
-	set(&s.Stats, r.Stats)
-	set(&s.StatsJSON, r.StatsJSON)
+	s.Argv = opt(r.Command)
+	s.Name, s.Shared, s.Parent = opt(r.Name), opt(r.Shared), opt(r.Parent)
+	s.User, s.Group, s.Groups = opt(r.User), opt(r.Group), opt(r.Groups)
+	s.WaitAll, s.Fit, s.Stats, s.StatsJSON = opt(r.WaitAll), opt(r.Fit), opt(r.Stats), opt(r.StatsJSON)
 
-	if err := p.applyNS(s); err != nil {
-		return err
+	if err := p.nsLayer(&s); err != nil {
+		return s, err
 	}
-
-	if c.Keep.Set || c.Drop.Set || c.NoNewPrivs.Set {
-		if s.Caps == nil {
-			s.Caps = &caps.Spec{}
-		}
-		// keep and drop are alternatives: the profile's choice replaces
-		// the defaults' rather than combining into a conflict.
-		if c.Keep.Set {
-			// Non-nil even when empty: `keep = []` means "keep nothing".
-			s.Caps.Keep = append([]string{}, c.Keep.V...)
-			s.Caps.KeepSet = true
-			s.Caps.Drop = nil
-		}
-		if c.Drop.Set {
-			s.Caps.Drop = append([]string(nil), c.Drop.V...)
-			s.Caps.Keep, s.Caps.KeepSet = nil, false
-		}
-		if c.NoNewPrivs.Set {
-			s.Caps.AllowNewPrivs = !c.NoNewPrivs.V
-		}
+	if c.Keep.Set {
+		// Non-nil even when empty: `keep = []` means "keep nothing".
+		s.Keep = spec.Val(append([]string{}, c.Keep.V...), c.Keep.From)
 	}
-	return nil
+	s.Drop = opt(c.Drop)
+	s.NoNewPrivs = opt(c.NoNewPrivs)
+	return s, nil
 }
 
-func (p *Profile) applyNS(s *launch.Spec) error {
+func (p *Profile) nsLayer(s *spec.Layer) error {
 	r := &p.Run
-	if !(r.Unshare.Set || r.Hostname.Set || r.MapUser.Set || r.RoBind.Set || r.Bind.Set || r.Tmpfs.Set || r.Chroot.Set || r.ReadOnly.Set) {
-		return nil
-	}
-	if s.NS == nil {
-		s.NS = &nsjail.Spec{}
-	}
-	ns := s.NS
 	if r.Unshare.Set {
-		// The profile's list replaces the defaults' selection.
 		sel, err := nsjail.Parse(r.Unshare.V)
 		if err != nil {
 			return fmt.Errorf("%s: run.unshare: %w", r.Unshare.From, err)
 		}
-		ns.PID, ns.Mount, ns.Net, ns.UTS, ns.IPC, ns.User, ns.Cgroup =
-			sel.PID, sel.Mount, sel.Net, sel.UTS, sel.IPC, sel.User, sel.Cgroup
+		s.Unshare = spec.Val(sel, r.Unshare.From)
 	}
-	set(&ns.Hostname, r.Hostname)
-	set(&ns.MapUser, r.MapUser)
-	set(&ns.Chroot, r.Chroot)
-	set(&ns.ReadOnlyRoot, r.ReadOnly)
-	if r.Tmpfs.Set {
-		ns.Tmpfs = append([]string(nil), r.Tmpfs.V...)
-	}
+	s.Hostname, s.MapUser, s.Chroot, s.ReadOnlyRoot = opt(r.Hostname), opt(r.MapUser), opt(r.Chroot), opt(r.ReadOnly)
+	s.Tmpfs = append([]string(nil), r.Tmpfs.V...)
 	for _, b := range []struct {
 		dst *[]nsjail.Bind
 		v   Value[[]string]
-	}{{&ns.RoBind, r.RoBind}, {&ns.Bind, r.Bind}} {
-		if !b.v.Set {
-			continue
-		}
-		*b.dst = nil
+	}{{&s.RoBind, r.RoBind}, {&s.Bind, r.Bind}} {
 		for _, arg := range b.v.V {
 			bd, err := nsjail.ParseBind(arg)
 			if err != nil {
@@ -140,20 +95,14 @@ func (p *Profile) applyNS(s *launch.Spec) error {
 	return nil
 }
 
-func set[T any](dst *T, v Value[T]) {
-	if v.Set {
-		*dst = v.V
+// opt is v as a layer's setting: a copy, so the profile is never shared
+// with the spec made from it.
+func opt[T any](v Value[T]) spec.Opt[T] {
+	if !v.Set {
+		return spec.Opt[T]{}
 	}
-}
-
-// putIO replaces the limit of the same device and kind, or appends: a
-// profile throttle replaces a default one instead of writing both.
-func putIO(l []cgroupfs.IOLimit, lim cgroupfs.IOLimit) []cgroupfs.IOLimit {
-	for i, e := range l {
-		if e.Major == lim.Major && e.Minor == lim.Minor && e.Kind == lim.Kind {
-			l[i] = lim
-			return l
-		}
+	if l, ok := any(v.V).([]string); ok {
+		return spec.Opt[T]{V: any(append([]string(nil), l...)).(T), Set: true, From: v.From}
 	}
-	return append(l, lim)
+	return spec.Val(v.V, v.From)
 }

@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"rcon/launch"
 )
 
 // FuzzLoad feeds arbitrary bytes to the single-file loader. Beyond "no
@@ -42,9 +40,8 @@ func FuzzLoad(f *testing.F) {
 		if out2 := q.TOML(); out2 != out {
 			t.Fatalf("round trip changed the profile:\n%s\n---\n%s", out, out2)
 		}
-		var s launch.Spec
-		if err := p.Apply(&s); err != nil {
-			t.Fatalf("Apply after a successful parse: %v", err)
+		if _, err := p.Layer(); err != nil {
+			t.Fatalf("Layer after a successful parse: %v", err)
 		}
 	})
 }

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"rcon/caps"
 	"rcon/cgroupfs"
-	"rcon/launch"
 	"rcon/nsjail"
+	"rcon/spec"
 )
 
 const (
@@ -57,33 +56,30 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkRoundTrip(t, p)
-			var s launch.Spec
-			if err := p.Apply(&s); err != nil {
-				t.Fatal(err)
-			}
+			built(t, p, spec.Layer{})
 		})
 	}
 
-	want := map[string]func(*launch.Spec) bool{
-		"nightly": func(s *launch.Spec) bool {
+	want := map[string]func(*spec.Spec) bool{
+		"nightly": func(s *spec.Spec) bool {
 			return s.Resources.CPUPercent == 20 && s.Resources.Mem == 500<<20 && s.Resources.MemHigh == 400<<20 &&
 				s.Resources.SwapSet && s.Resources.Swap == 0 && s.Resources.Pids == 512 &&
 				len(s.Resources.IO) == 2 && s.User == "backup" && s.Group == "backup" &&
 				reflect.DeepEqual(s.Argv, []string{"/usr/local/bin/backup.sh", "--full"}) &&
 				s.Caps != nil && !s.Caps.AllowNewPrivs && s.StatsJSON == "/var/log/rcon/nightly.json"
 		},
-		"make": func(s *launch.Spec) bool {
+		"make": func(s *spec.Spec) bool {
 			return s.Resources.CPUPercent == 150 && s.Resources.Cpuset == "0-1" && s.Resources.Pids == 2048 &&
 				s.WaitAll && s.Stats && s.Parent == "builds"
 		},
-		"apache-prefork": func(s *launch.Spec) bool {
+		"apache-prefork": func(s *spec.Spec) bool {
 			return s.Caps != nil && len(s.Caps.Keep) == 6 && s.Caps.KeepSet && s.WaitAll && s.Resources.Pids == 300
 		},
-		"cgi": func(s *launch.Spec) bool {
+		"cgi": func(s *spec.Spec) bool {
 			return s.Caps != nil && s.Caps.KeepSet && s.Caps.Keep != nil && len(s.Caps.Keep) == 0 &&
 				s.Resources.Pids == 32 && s.Name == ""
 		},
-		"untrusted": func(s *launch.Spec) bool {
+		"untrusted": func(s *spec.Spec) bool {
 			return s.NS != nil && s.NS.Net && s.NS.PID && s.NS.Mount && !s.NS.User && s.NS.Hostname == "sandbox" &&
 				s.Caps != nil && s.Caps.KeepSet && len(s.Caps.Keep) == 0 && s.User == "nobody"
 		},
@@ -93,11 +89,8 @@ func TestExamples(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s launch.Spec
-		if err := p.Apply(&s); err != nil {
-			t.Fatal(err)
-		}
-		if !ok(&s) {
+		s := built(t, p, spec.Layer{})
+		if !ok(s) {
 			t.Errorf("%s: unexpected Spec %+v caps=%+v ns=%+v", name, s, s.Caps, s.NS)
 		}
 	}
@@ -286,17 +279,14 @@ keep = []
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := launch.Spec{
-		Argv: []string{"true"},
-		Name: "default",
-		Resources: cgroupfs.Resources{CPUPercent: 100, CPUPeriod: 100000, Mem: 1 << 30,
-			IO: []cgroupfs.IOLimit{{Major: 8, Minor: 0, Kind: cgroupfs.ReadBPS, Rate: 5}, {Major: 8, Minor: 16, Kind: cgroupfs.ReadBPS, Rate: 7}}},
-		Caps: &caps.Spec{Drop: []string{"sys_admin"}},
-		User: "alice",
-	}
-	if err := p.Apply(&s); err != nil {
-		t.Fatal(err)
-	}
+	s := built(t, p, spec.Layer{
+		Argv: spec.Val([]string{"true"}, ""),
+		Name: spec.Val("default", ""),
+		Limits: spec.Limits{CPU: spec.Val(100.0, ""), CPUPeriod: spec.Val(uint64(100000), ""), Mem: spec.Val(int64(1<<30), ""),
+			IO: spec.Val([]cgroupfs.IOLimit{{Major: 8, Minor: 0, Kind: cgroupfs.ReadBPS, Rate: 5}, {Major: 8, Minor: 16, Kind: cgroupfs.ReadBPS, Rate: 7}}, "")},
+		Drop: spec.Val([]string{"sys_admin"}, ""),
+		User: spec.Val("alice", ""),
+	})
 	r := s.Resources
 	if r.CPUPercent != 20 || r.CPUPeriod != 100000 || r.Mem != 1<<30 || !r.SwapSet || r.Swap != 0 {
 		t.Errorf("resources %+v", r)
@@ -321,9 +311,8 @@ keep = []
 	if err != nil {
 		t.Fatal(err)
 	}
-	var z launch.Spec
-	if err := empty.Apply(&z); err != nil || !reflect.DeepEqual(z, launch.Spec{}) {
-		t.Errorf("empty profile changed the spec: %+v %v", z, err)
+	if z, err := empty.Layer(); err != nil || !reflect.DeepEqual(z, spec.Layer{}) {
+		t.Errorf("empty profile sets something: %+v %v", z, err)
 	}
 }
 
@@ -338,10 +327,7 @@ chroot = "/srv/jail"
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := launch.Spec{NS: &nsjail.Spec{IPC: true, Tmpfs: []string{"/tmp"}}}
-	if err := p.Apply(&s); err != nil {
-		t.Fatal(err)
-	}
+	s := built(t, p, spec.Layer{Unshare: spec.Val(nsjail.Spec{IPC: true}, ""), Tmpfs: []string{"/tmp"}})
 	ns := s.NS
 	// unshare replaces the defaults' namespace list; other keys stay.
 	if !ns.PID || !ns.Net || ns.IPC || ns.Hostname != "box" || ns.Chroot != "/srv/jail" ||
@@ -765,4 +751,22 @@ func TestImplicitTableErrorIsCheap(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("took %v", d)
 	}
+}
+
+// built is the spec of p over defaults, as a run gets it; with a command
+// when neither gives one (Build wants one).
+func built(t *testing.T, p *Profile, defaults spec.Layer) *spec.Spec {
+	t.Helper()
+	l, err := p.Layer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !defaults.Argv.Set {
+		defaults.Argv = spec.Val([]string{"true"}, "")
+	}
+	s, err := spec.Build("rcon", defaults, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

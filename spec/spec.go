@@ -1,8 +1,11 @@
-// Package launch runs one command as a Spec describes it: in a fresh cgroup,
-// with pruned capabilities, in new namespaces, as another user. The CLIs and
-// the profile loader only build a Spec; everything privileged happens here,
-// in the order Run reads from top to bottom.
-package launch
+// Package spec is what one run of rcon or capcon is to do: the Spec, plain
+// data carried out by package launch and never rewritten there, and the
+// one way it is made. Each source of settings (the built-in defaults, a
+// profile with its includes, the environment and the flags) gives a Layer
+// of optional values; Build overlays them in that order (Overlay, the only
+// place precedence is decided) and checks the result once (Validate, the
+// home of every rule that spans settings or layers).
+package spec
 
 import (
 	"rcon/caps"
@@ -10,8 +13,9 @@ import (
 	"rcon/nsjail"
 )
 
-// Spec describes one run. It is plain data: the CLIs and profiles fill it,
-// Run carries it out.
+// Spec describes one run. Build makes it; launch.Run carries it out and
+// keeps what it derives (the namespaces it adds, the limits a shared group
+// holds) apart.
 type Spec struct {
 	// Argv is exec'd directly (no shell); Argv[0] is looked up in PATH.
 	Argv []string `json:"argv"`
@@ -55,6 +59,12 @@ type Spec struct {
 
 	// Tool is the name used in messages ("rcon", "capcon").
 	Tool string `json:"-"`
-	// fitShown says what --fit told the command, for --stats.
-	fitShown string
+}
+
+// ToolName is the name messages start with.
+func (s *Spec) ToolName() string {
+	if s.Tool == "" {
+		return "rcon"
+	}
+	return s.Tool
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"rcon/caps"
 	"rcon/cli"
 	"rcon/launch"
 )
@@ -39,13 +38,6 @@ func main() {
 	s, err := cli.Spec("capcon", ctx, &app.Run.Common, nil, nil)
 	if err != nil {
 		os.Exit(cli.Exit("capcon", err))
-	}
-	// capcon makes a group only when a profile asks for limits, and always
-	// sets no_new_privs unless told not to: a setuid binary it runs must
-	// not gain what capcon took away.
-	s.NoCgroup = s.Resources.Empty()
-	if s.Caps == nil {
-		s.Caps = &caps.Spec{}
 	}
 	os.Exit(launch.Run(s))
 }

@@ -1,0 +1,169 @@
+package spec
+
+import (
+	"strings"
+
+	"rcon/cgroupfs"
+	"rcon/nsjail"
+)
+
+// Opt is one optional setting of a Layer. Set tells an absent setting
+// from a zero value (`--swap 0` and `keep = []` mean something); From
+// names its source for messages: a flag ("--cpu") or a profile file.
+type Opt[T any] struct {
+	V    T
+	Set  bool
+	From string
+}
+
+// Val is a set Opt.
+func Val[T any](v T, from string) Opt[T] { return Opt[T]{V: v, Set: true, From: from} }
+
+// FromFlag tells whether the setting was given on the command line (or in
+// the environment variable of a flag).
+func (o Opt[T]) FromFlag() bool { return strings.HasPrefix(o.From, "--") }
+
+// Limits are a layer's cgroup limits.
+type Limits struct {
+	CPU       Opt[float64]
+	CPUPeriod Opt[uint64]
+	CPUWeight Opt[uint64]
+	Cpuset    Opt[string]
+	Mem       Opt[int64]
+	MemHigh   Opt[int64]
+	Swap      Opt[int64]
+	Pids      Opt[int64]
+	// IO throttles merge per device and kind: a layer's throttle of a
+	// device replaces the one below for that device only, so a flag that
+	// eases /dev/sda leaves a profile's /dev/sdb throttled.
+	IO Opt[[]cgroupfs.IOLimit]
+}
+
+// Layer is one source's settings, every one optional.
+type Layer struct {
+	Argv      Opt[[]string]
+	Name      Opt[string]
+	Shared    Opt[string]
+	Update    Opt[bool]
+	Parent    Opt[string]
+	WaitAll   Opt[bool]
+	Fit       Opt[bool]
+	Stats     Opt[bool]
+	StatsJSON Opt[string]
+
+	User   Opt[string]
+	Group  Opt[string]
+	Groups Opt[[]string]
+
+	Limits Limits
+
+	// Keep and Drop are two ways of saying one thing: a layer that sets
+	// either replaces both of the layer below.
+	Keep       Opt[[]string]
+	Drop       Opt[[]string]
+	NoNewPrivs Opt[bool]
+
+	// Unshare holds the namespaces picked (its seven booleans only); it
+	// replaces the selection below. Mounts add to those below.
+	Unshare      Opt[nsjail.Spec]
+	Hostname     Opt[string]
+	MapUser      Opt[bool]
+	Chroot       Opt[string]
+	ReadOnlyRoot Opt[bool]
+	RoBind       []nsjail.Bind
+	Bind         []nsjail.Bind
+	Tmpfs        []string
+}
+
+// Overlay returns the settings of the layers, later ones winning: the one
+// place precedence is decided. It changes none of them.
+func Overlay(layers ...Layer) Layer {
+	var out Layer
+	for _, l := range layers {
+		over(&out.Argv, l.Argv)
+		if l.Name.Set {
+			out.Name, out.Shared = l.Name, Opt[string]{}
+		}
+		if l.Shared.Set {
+			out.Shared, out.Name = l.Shared, Opt[string]{}
+		}
+		over(&out.Update, l.Update)
+		over(&out.Parent, l.Parent)
+		over(&out.WaitAll, l.WaitAll)
+		over(&out.Fit, l.Fit)
+		over(&out.Stats, l.Stats)
+		over(&out.StatsJSON, l.StatsJSON)
+		over(&out.User, l.User)
+		over(&out.Group, l.Group)
+		over(&out.Groups, l.Groups)
+		out.Limits = OverlayLimits(out.Limits, l.Limits)
+		if l.Keep.Set || l.Drop.Set {
+			out.Keep, out.Drop = l.Keep, l.Drop
+		}
+		over(&out.NoNewPrivs, l.NoNewPrivs)
+		over(&out.Unshare, l.Unshare)
+		over(&out.Hostname, l.Hostname)
+		over(&out.MapUser, l.MapUser)
+		over(&out.Chroot, l.Chroot)
+		over(&out.ReadOnlyRoot, l.ReadOnlyRoot)
+		out.RoBind = append(out.RoBind[:len(out.RoBind):len(out.RoBind)], l.RoBind...)
+		out.Bind = append(out.Bind[:len(out.Bind):len(out.Bind)], l.Bind...)
+		out.Tmpfs = append(out.Tmpfs[:len(out.Tmpfs):len(out.Tmpfs)], l.Tmpfs...)
+	}
+	return out
+}
+
+// OverlayLimits returns base with every limit top sets written over it.
+func OverlayLimits(base, top Limits) Limits {
+	out := base
+	over(&out.CPU, top.CPU)
+	over(&out.CPUPeriod, top.CPUPeriod)
+	over(&out.CPUWeight, top.CPUWeight)
+	over(&out.Cpuset, top.Cpuset)
+	over(&out.Mem, top.Mem)
+	over(&out.MemHigh, top.MemHigh)
+	over(&out.Swap, top.Swap)
+	over(&out.Pids, top.Pids)
+	if top.IO.Set {
+		out.IO = Val(MergeIO(base.IO.V, top.IO.V), top.IO.From)
+	}
+	return out
+}
+
+// MergeIO returns base with top's throttles in place of base's for the
+// same device and kind, and top's others added after.
+func MergeIO(base, top []cgroupfs.IOLimit) []cgroupfs.IOLimit {
+	out := append([]cgroupfs.IOLimit(nil), base...)
+next:
+	for _, t := range top {
+		for i, b := range out {
+			if b.Kind == t.Kind && b.Major == t.Major && b.Minor == t.Minor {
+				out[i] = t
+				continue next
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func over[T any](dst *Opt[T], v Opt[T]) {
+	if v.Set {
+		*dst = v
+	}
+}
+
+// Resources are the limits as a group takes them.
+func (l *Limits) Resources() cgroupfs.Resources {
+	var r cgroupfs.Resources
+	r.CPUPercent = l.CPU.V
+	r.CPUPeriod = l.CPUPeriod.V
+	r.CPUWeight = l.CPUWeight.V
+	r.Cpuset = l.Cpuset.V
+	r.Mem = l.Mem.V
+	r.MemHigh = l.MemHigh.V
+	r.Swap, r.SwapSet = l.Swap.V, l.Swap.Set
+	r.Pids = l.Pids.V
+	r.IO = l.IO.V
+	return r
+}
