@@ -5,7 +5,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -296,11 +295,4 @@ func splitList(vals []string) []string {
 }
 
 // Exit prints err the way both tools do and returns the exit status.
-func Exit(tool string, err error) int {
-	fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
-	var f *launch.Failure
-	if errors.As(err, &f) {
-		return f.Status
-	}
-	return launch.ExitFailure
-}
+func Exit(tool string, err error) int { return launch.Exit(tool, err) }

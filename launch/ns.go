@@ -69,39 +69,26 @@ type initConfig struct {
 	TermGroup bool `json:"term_group,omitempty"`
 }
 
-// nsPrepare sets up cmd for the namespaces of s.jail and returns the step to
-// run on the start thread instead of prepare (the capability plan):
+// nsPrepare sets up cmd for the namespaces of the job:
 //
-//   - thread path: a step that unshares and sets up on the start thread,
-//     then runs prepare;
-//   - init path: cmd is rewritten into the init re-exec and the step is
-//     nil: the capability plan and credential apply inside the init, to
-//     the real command, not to the init.
+//   - thread path: plan unshares and sets up on the start thread, before
+//     its capability plan;
+//   - init path: cmd is rewritten into the init re-exec and plan keeps no
+//     capability step: the plan and the credential apply inside the
+//     init, to the real command, not to the init.
 //
-// Run calls it after capsPlan and before the group is created:
-//
-//	if s.jail != nil {
-//		if prepare, err = nsPrepare(cmd, s, prepare, termGroup); err != nil {
-//			return 0, fail(ExitFailure, "%v", err)
-//		}
-//	}
-func nsPrepare(cmd *exec.Cmd, s *job, prepare func() error, termGroup bool) (func() error, error) {
+// Run calls it after the group exists and before the command starts.
+func nsPrepare(cmd *exec.Cmd, s *job, plan *startPlan, termGroup bool) error {
 	ns, err := normalizedNS(s)
 	if err != nil || ns.Empty() {
-		return prepare, err
+		return err
 	}
 	if needsInit(s, ns) {
-		return nil, rewriteInit(cmd, s, ns, termGroup)
+		plan.caps = nil
+		return rewriteInit(cmd, s, ns, termGroup)
 	}
-	return func() error {
-		if err := nsjail.UnshareThread(ns); err != nil {
-			return err
-		}
-		if prepare != nil {
-			return prepare()
-		}
-		return nil
-	}, nil
+	plan.unshare = ns
+	return nil
 }
 
 func normalizedNS(s *job) (*nsjail.Spec, error) {
@@ -238,11 +225,7 @@ func runInit(data []byte) int {
 	s := &job{Spec: cfg.Spec, jail: ns, limits: cfg.Spec.Resources}
 	status, err := initMain(&cfg, s, ns)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
-		if f, ok := err.(*Failure); ok {
-			return f.Status
-		}
-		return ExitFailure
+		return Exit(s.tool(), err)
 	}
 	return status
 }
@@ -292,25 +275,12 @@ func initMain(cfg *initConfig, s *job, ns *nsjail.Spec) (int, error) {
 	}
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Dir: cfg.Dir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cfg.Cred}
-	prepare, err := s.capsPlan(cmd)
-	if err != nil {
+	plan := startPlan{denyUserNS: ns.NeedsUserNSFilter()}
+	var err error
+	if plan.caps, err = s.capsPlan(cmd); err != nil {
 		return 0, fail(ExitFailure, "%v", err)
 	}
-	if ns.NeedsUserNSFilter() {
-		// Before the capability plan, while the thread still holds
-		// CAP_SYS_ADMIN: seccomp then needs no no_new_privs.
-		plan := prepare
-		prepare = func() error {
-			if err := nsjail.DenyUserNS(); err != nil {
-				return err
-			}
-			if plan != nil {
-				return plan()
-			}
-			return nil
-		}
-	}
-	if err := startIn(cmd, nil, prepare); err != nil {
+	if err := startIn(cmd, nil, &plan); err != nil {
 		return 0, startFailure(s.Argv[0], cmd, err)
 	}
 	child := cmd.Process.Pid
@@ -320,8 +290,8 @@ func initMain(cfg *initConfig, s *job, ns *nsjail.Spec) (int, error) {
 	for exited := false; !exited; {
 		sig := <-sigs
 		if sig != unix.SIGCHLD {
-			if tty && (sig == unix.SIGINT || sig == unix.SIGQUIT) {
-				continue // the terminal sent it to the command too
+			if terminalSent(sig, tty) {
+				continue
 			}
 			_ = unix.Kill(child, sig.(syscall.Signal))
 			continue
@@ -370,8 +340,8 @@ func waitAllInit(sigs <-chan os.Signal, pid1 bool, proc *os.File, tty bool) {
 			return
 		}
 		sig := <-sigs
-		if sig == unix.SIGCHLD || tty && (sig == unix.SIGINT || sig == unix.SIGQUIT) {
-			continue // the terminal sent those to them itself
+		if sig == unix.SIGCHLD || terminalSent(sig, tty) {
+			continue
 		}
 		if pid1 {
 			// As PID 1, kill(-1) reaches every process of the

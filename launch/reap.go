@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 
 	"rcon/cgroupfs"
@@ -250,28 +249,15 @@ func waitDescendants(sigs <-chan os.Signal, every time.Duration, keep map[int]bo
 		return
 	}
 	defer proc.Close()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		var live []int
+	live := func() ([]int, error) {
+		var out []int
 		for _, pid := range ours(children(proc), keep) {
 			var w unix.WaitStatus
 			if got, _ := unix.Wait4(pid, &w, unix.WNOHANG, nil); got != pid {
-				live = append(live, pid)
+				out = append(out, pid)
 			}
 		}
-		if len(live) == 0 {
-			return
-		}
-		select {
-		case sig := <-sigs:
-			if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
-				continue
-			}
-			for _, pid := range live {
-				_ = unix.Kill(pid, sig.(syscall.Signal))
-			}
-		case <-t.C:
-		}
+		return out, nil
 	}
+	waitGone(live, sigs, every, tty)
 }

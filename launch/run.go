@@ -54,16 +54,39 @@ func Run(sp *spec.Spec) int {
 	s := newJob(sp)
 	status, err := s.run()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), err)
-		var f *Failure
-		if errors.As(err, &f) {
-			return f.Status
-		}
-		return ExitFailure
+		return Exit(s.tool(), err)
 	}
 	return status
 }
 
+// Exit prints err the way both tools (and the namespace init) do and
+// returns the exit status it maps to: a Failure's own, else ExitFailure.
+func Exit(tool string, err error) int {
+	fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Status
+	}
+	return ExitFailure
+}
+
+// steps is what run's steps hand on to each other: check makes it, the
+// later steps fill it in.
+type steps struct {
+	cmd        *exec.Cmd
+	plan       startPlan // what the start thread does before it forks
+	tty        bool      // rcon is in the terminal's foreground process group
+	newSession bool      // the command gets a session of its own
+	statsFile  *os.File  // --stats-json's, opened before anything runs
+	rg         *runGroup // nil: no group
+	// reap: without a group, rcon is the subreaper of what the command
+	// leaves in its namespaces; inherited are children it had before.
+	reap      bool
+	inherited map[int]bool
+	started   time.Time
+}
+
+// run carries the job out, one step after the other.
 func (s *job) run() (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fail(ExitFailure, "no command given")
@@ -76,25 +99,47 @@ func (s *job) run() (int, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwarded...)
 
-	// 1. Everything that can be checked without side effects comes first,
-	// so bad input never leaves a half-made group behind.
-	path, err := lookPath(s.Argv[0])
+	st, err := s.check()
 	if err != nil {
 		return 0, err
 	}
+	if st.statsFile != nil {
+		defer st.statsFile.Close()
+	}
+	if err := s.group(st); err != nil {
+		return 0, err
+	}
+	if err := s.prepare(st); err != nil {
+		st.rg.end(s)
+		return 0, err
+	}
+	if err := s.start(st); err != nil {
+		st.rg.end(s)
+		return 0, err
+	}
+	ws := s.wait(st, sigs)
+	return s.finish(st, ws), nil
+}
+
+// check is step 1: everything that can be checked without side effects,
+// so bad input never leaves a half-made group behind.
+func (s *job) check() (*steps, error) {
+	path, err := lookPath(s.Argv[0])
+	if err != nil {
+		return nil, err
+	}
 	cred, err := s.credential()
 	if err != nil {
-		return 0, fail(ExitFailure, "%v", err)
+		return nil, fail(ExitFailure, "%v", err)
 	}
 	if s.protectSys(cred) {
 		if !s.jail.WantsUser() && !nsjail.HasSysAdmin() {
-			return 0, fail(ExitFailure, "%v", errProtectNeedsSysAdmin)
+			return nil, fail(ExitFailure, "%v", errProtectNeedsSysAdmin)
 		}
 		s.jail = withProtectSys(s.jail)
 	}
-	cmd := &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	var prepare func() error
+	st := &steps{cmd: &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}}
+	st.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if s.jail.WantsUser() {
 		// In a new user namespace the capabilities are the init's there
 		// (all of them, for its root), not the caller's on the host: the
@@ -104,99 +149,112 @@ func (s *job) run() (int, error) {
 			err = s.Caps.Validate()
 		}
 	} else {
-		prepare, err = s.capsPlan(cmd)
+		st.plan.caps, err = s.capsPlan(st.cmd)
 	}
 	if err != nil {
-		return 0, fail(ExitFailure, "%v", err)
+		return nil, fail(ExitFailure, "%v", err)
 	}
 	s.hideState()
 	// tty: rcon is in the terminal's foreground process group, and the
 	// command with it unless it gets a session of its own.
-	tty := fromTerminal()
-	newSession := s.newSession(cred)
+	st.tty = fromTerminal()
+	st.newSession = s.newSession(cred)
 	if s.Fit && !s.NoCgroup {
 		s.jail = withMount(s.jail) // for the files fitFiles binds
 	}
 	if s.jail != nil {
 		// What nsPrepare would refuse is refused now, before any group.
 		if _, err := normalizedNS(s); err != nil {
-			return 0, fail(ExitFailure, "%v", err)
+			return nil, fail(ExitFailure, "%v", err)
 		}
 	}
-	statsFile, err := openStatsJSON(s.StatsJSON)
-	if err != nil {
-		return 0, err
+	if st.statsFile, err = openStatsJSON(s.StatsJSON); err != nil {
+		return nil, err
 	}
-	if statsFile != nil {
-		defer statsFile.Close()
-	}
+	return st, nil
+}
 
-	// 2. The group: the run's own, or a shared one it joins. Orphans of
-	// killed runs are swept first (bounded).
-	var rg *runGroup
-	if !s.NoCgroup {
-		if rg, err = s.openGroup(); err != nil {
-			if !s.groupOptional() {
-				return 0, fail(ExitFailure, "%v", err)
-			}
-			fmt.Fprintf(os.Stderr, "%s: note: running without a cgroup, so without accounting: %v\n", s.tool(), err)
-		}
+// group is step 2: the run's own group, or a shared one it joins.
+// Orphans of killed runs are swept first (bounded).
+func (s *job) group(st *steps) error {
+	if s.NoCgroup {
+		return nil
 	}
-	g := rg.group()
+	rg, err := s.openGroup()
+	if err != nil {
+		if !s.groupOptional() {
+			return fail(ExitFailure, "%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "%s: note: running without a cgroup, so without accounting: %v\n", s.tool(), err)
+		return nil
+	}
+	st.rg = rg
+	return nil
+}
+
+// prepare is step 3: what the command is to be told (--fit), its
+// namespaces and its session.
+func (s *job) prepare(st *steps) error {
+	g := st.rg.group()
 	if s.Fit && g != nil {
 		// The figures come from the limits that hold (a shared group's)
 		// and what the group uses already, so only now.
-		if err := s.fit(cmd, g); err != nil {
-			rg.end(s)
-			return 0, fail(ExitFailure, "--fit: %v", err)
+		if err := s.fit(st.cmd, g); err != nil {
+			return fail(ExitFailure, "--fit: %v", err)
 		}
 	}
 	if s.jail != nil {
 		// Namespaces come before the capability plan on the start thread,
 		// or move it into an init that applies the plan to the command.
-		if prepare, err = nsPrepare(cmd, s, prepare, newSession && tty); err != nil {
-			rg.end(s)
-			return 0, fail(ExitFailure, "%v", err)
+		if err := nsPrepare(st.cmd, s, &st.plan, st.newSession && st.tty); err != nil {
+			return fail(ExitFailure, "%v", err)
 		}
 	}
 	// After nsPrepare, which may replace SysProcAttr with the init's: then
 	// the init is the session leader, and the command is in its session.
-	cmd.SysProcAttr.Setsid = newSession
+	st.cmd.SysProcAttr.Setsid = st.newSession
 	// Without a group nothing ends what the command leaves in its
 	// namespaces (the init does only on the init path): be its subreaper.
-	reap := g == nil && s.jail != nil && !s.jail.Empty()
-	var inherited map[int]bool
-	if reap {
-		inherited = inheritedChildren()
+	st.reap = g == nil && s.jail != nil && !s.jail.Empty()
+	if st.reap {
+		st.inherited = inheritedChildren()
 		if err := becomeSubreaper(); err != nil {
-			return 0, fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+			return fail(ExitFailure, "prctl(PR_SET_CHILD_SUBREAPER): %v", err)
 		}
 	}
+	return nil
+}
 
-	// 3. Start the command inside its group: it must be there before it
-	// execs (on v1, memory it touches before a move stays charged outside).
-	start := time.Now()
+// start is step 4: the command starts inside its group: it must be there
+// before it execs (on v1, memory it touches before a move stays charged
+// outside).
+func (s *job) start(st *steps) error {
+	st.started = time.Now()
+	g := st.rg.group()
 	if g != nil && !s.initPath() {
 		if err := g.LendStartSlot(); err != nil {
-			rg.end(s)
-			return 0, fail(ExitFailure, "%v", err)
+			return fail(ExitFailure, "%v", err)
 		}
 	}
-	err = startIn(cmd, g, prepare)
+	err := startIn(st.cmd, g, &st.plan)
 	if initConfigFD >= 0 {
 		unix.Close(initConfigFD) // the init has its own copy
 		initConfigFD = -1
 	}
 	if err != nil {
-		rg.end(s)
-		return 0, startFailure(s.Argv[0], cmd, err)
+		return startFailure(s.Argv[0], st.cmd, err)
 	}
+	return nil
+}
 
-	// 4. Wait, passing signals on.
+// wait is step 5: until the command exits (and with --wait-all what it
+// left), passing signals on.
+func (s *job) wait(st *steps, sigs <-chan os.Signal) syscall.WaitStatus {
+	cmd, tty := st.cmd, st.tty
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var jobs *jobControl
-	if newSession {
+	if st.newSession {
 		// The terminal signals rcon only: forward everything.
 		if tty {
 			jobs = relayJobControl()
@@ -206,10 +264,7 @@ func (s *job) run() (int, error) {
 	for waiting := true; waiting; {
 		select {
 		case sig := <-sigs:
-			if tty && (sig == syscall.SIGINT || sig == syscall.SIGQUIT) {
-				continue // the terminal sent it to the command too
-			}
-			if jobs.fromTerminal(sig, cmd.Process.Pid) {
+			if terminalSent(sig, tty) || jobs.fromTerminal(sig, cmd.Process.Pid) {
 				continue
 			}
 			_ = cmd.Process.Signal(sig)
@@ -221,34 +276,37 @@ func (s *job) run() (int, error) {
 	}
 	jobs.stop()
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if reap {
-		if s.WaitAll {
-			waitDescendants(sigs, waitAllInterval, inherited, tty)
-		} else {
-			endDescendants(nil, inherited)
-		}
+	g := st.rg.group()
+	switch {
+	case st.reap && s.WaitAll:
+		waitDescendants(sigs, waitAllInterval, st.inherited, tty)
+	case st.reap:
+		endDescendants(nil, st.inherited)
+	case s.WaitAll && g != nil:
+		waitGone(g.Procs, sigs, waitAllInterval, tty)
 	}
-	if s.WaitAll && g != nil {
-		waitEmpty(g, sigs)
-	}
-	wall := time.Since(start)
+	return ws
+}
 
-	// 5. Account, end what is left, remove (or leave) the group.
-	var st cgroupfs.Stats
+// finish is step 6: account, end what is left, remove (or leave) the
+// group, report. It returns rcon's exit status.
+func (s *job) finish(st *steps, ws syscall.WaitStatus) int {
+	wall := time.Since(st.started)
+	var stats cgroupfs.Stats
 	left := 0
 	var endErr error
-	if g != nil {
-		st, left = rg.stats(s.Stats || s.StatsJSON != ""), rg.leftover()
-		endErr = rg.end(s)
+	if st.rg != nil {
+		stats, left = st.rg.stats(s.Stats || s.StatsJSON != ""), st.rg.leftover()
+		endErr = st.rg.end(s)
 	}
 	status := exitStatus(ws)
-	r := &Report{job: s, Status: status, WaitStatus: ws, Wall: wall, Stats: st, LeftOver: left, statsFile: statsFile}
+	r := &Report{job: s, Status: status, WaitStatus: ws, Wall: wall, Stats: stats, LeftOver: left, statsFile: st.statsFile}
 	r.tell()
 	if endErr != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", s.tool(), endErr)
-		return afterCleanupFailure(status), nil
+		return afterCleanupFailure(status)
 	}
-	return status, nil
+	return status
 }
 
 // afterCleanupFailure is the exit status of a run whose command ended
@@ -279,9 +337,9 @@ func cleanup(g *cgroupfs.Group) error {
 	return nil
 }
 
-// startIn starts cmd so that it is born inside g, with prepare (the
-// capability plan) applied to the thread it is forked from.
-func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
+// startIn starts cmd so that it is born inside g, with plan applied to
+// the thread it is forked from.
+func startIn(cmd *exec.Cmd, g *cgroupfs.Group, plan *startPlan) error {
 	if g != nil {
 		if fd := g.CgroupFD(); fd >= 0 {
 			cmd.SysProcAttr.UseCgroupFD = true
@@ -290,7 +348,7 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 	}
 	// Without an fd the command is born in its group by a start thread
 	// that enters it first (v1; on v2 EnterThread refuses instead).
-	needThread := prepare != nil || (g != nil && !cmd.SysProcAttr.UseCgroupFD)
+	needThread := !plan.empty() || (g != nil && !cmd.SysProcAttr.UseCgroupFD)
 	if !needThread {
 		return cmd.Start()
 	}
@@ -302,7 +360,7 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 	go func() {
 		runtime.LockOSThread()
 		if unix.Gettid() != unix.Getpid() {
-			startLocked(cmd, g, prepare, errc, release)
+			startLocked(cmd, g, plan, errc, release)
 			return
 		}
 		// This is the main thread, which can never exit, so it must not be
@@ -311,7 +369,7 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 		inner := make(chan error, 1)
 		go func() {
 			runtime.LockOSThread()
-			startLocked(cmd, g, prepare, inner, release)
+			startLocked(cmd, g, plan, inner, release)
 		}()
 		err := <-inner
 		runtime.UnlockOSThread()
@@ -319,7 +377,7 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 	}()
 	err := <-errc
 	if err == nil && g != nil {
-		// From this goroutine, not the start thread: prepare may have
+		// From this goroutine, not the start thread: the plan may have
 		// dropped that thread's right to write the group's files.
 		if err := g.StartDone(); err != nil {
 			return &Failure{Status: ExitFailure, Err: err}
@@ -333,18 +391,16 @@ func startIn(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error) error {
 // must end it when the goroutine returns instead of reusing it. Once the
 // command is started it waits for release: the thread is still in the
 // group until then.
-func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, prepare func() error, errc chan<- error, release <-chan struct{}) {
+func startLocked(cmd *exec.Cmd, g *cgroupfs.Group, plan *startPlan, errc chan<- error, release <-chan struct{}) {
 	if g != nil {
 		if err := g.EnterThread(); err != nil {
 			errc <- &Failure{Status: ExitFailure, Err: err}
 			return
 		}
 	}
-	if prepare != nil {
-		if err := prepare(); err != nil {
-			errc <- &Failure{Status: ExitFailure, Err: err}
-			return
-		}
+	if err := plan.apply(); err != nil {
+		errc <- &Failure{Status: ExitFailure, Err: err}
+		return
 	}
 	errc <- cmd.Start()
 	<-release
@@ -504,30 +560,6 @@ func fromTerminal() bool {
 		}
 	}
 	return false
-}
-
-// waitEmpty waits until the group is empty (--wait-all), passing signals
-// on to every member.
-func waitEmpty(g *cgroupfs.Group, sigs <-chan os.Signal) {
-	t := time.NewTicker(waitAllInterval)
-	defer t.Stop()
-	for {
-		ps, err := g.Procs()
-		if err != nil || len(ps) == 0 {
-			return
-		}
-		select {
-		case sig := <-sigs:
-			// Listed again now: a pid listed a tick ago may have
-			// exited and been reused outside the group since. (A
-			// tiny window remains between this read and the kill.)
-			ps, _ = g.Procs()
-			for _, p := range ps {
-				_ = unix.Kill(p, sig.(syscall.Signal))
-			}
-		case <-t.C:
-		}
-	}
 }
 
 func exitStatus(ws syscall.WaitStatus) int {

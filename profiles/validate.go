@@ -51,8 +51,8 @@ func checkCPUQuota(p *Profile, fileOf func(name string) *file) error {
 			where = fmt.Sprintf("cpu_period_us from %s:%d", pf.name, keyLine(pf.data, key("limits", "cpu_period_us")))
 		}
 	}
-	q := cgroupfs.CPUQuotaUS(l.CPU.V, period)
-	if q >= cgroupfs.MinCPUQuotaUS {
+	q, err := cgroupfs.CheckCPUQuota(l.CPU.V, period)
+	if err == nil {
 		return nil
 	}
 	fix := fmt.Sprintf("raise cpu to at least %g", minCPUPercent(period))

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/alecthomas/kong"
@@ -29,8 +28,7 @@ func main() {
 		kong.Description("Run a command with only the Linux capabilities it needs."),
 		kong.UsageOnError())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "capcon: %v\n", err)
-		os.Exit(launch.ExitFailure)
+		os.Exit(launch.Exit("capcon", err))
 	}
 	if ctx.Command() == "show" || ctx.Command() == "show <pid>" {
 		os.Exit(app.Show.Run("capcon"))

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/alecthomas/kong"
@@ -43,8 +42,7 @@ func main() {
 		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
 		kong.UsageOnError())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rcon: %v\n", err)
-		os.Exit(launch.ExitFailure)
+		os.Exit(launch.Exit("rcon", err))
 	}
 	switch ctx.Command() {
 	case "gc":
