@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"reflect"
 	"strings"
 
 	"rcon/cgroupfs"
@@ -76,36 +77,24 @@ type Layer struct {
 }
 
 // Overlay returns the settings of the layers, later ones winning: the one
-// place precedence is decided. It changes none of them.
+// place precedence is decided. It changes none of them. A setting a layer
+// sets replaces the one below, except:
+//   - name and shared are one choice (a run's own named group, or a shared
+//     one), and so are keep and drop: setting either replaces both;
+//   - mounts (RoBind, Bind, Tmpfs) add to those below;
+//   - I/O throttles merge per device and kind (OverlayLimits).
 func Overlay(layers ...Layer) Layer {
 	var out Layer
 	for _, l := range layers {
-		over(&out.Argv, l.Argv)
-		if l.Name.Set {
-			out.Name, out.Shared = l.Name, Opt[string]{}
+		if l.Name.Set || l.Shared.Set {
+			out.Name, out.Shared = Opt[string]{}, Opt[string]{}
 		}
-		if l.Shared.Set {
-			out.Shared, out.Name = l.Shared, Opt[string]{}
-		}
-		over(&out.Update, l.Update)
-		over(&out.Parent, l.Parent)
-		over(&out.WaitAll, l.WaitAll)
-		over(&out.Fit, l.Fit)
-		over(&out.Stats, l.Stats)
-		over(&out.StatsJSON, l.StatsJSON)
-		over(&out.User, l.User)
-		over(&out.Group, l.Group)
-		over(&out.Groups, l.Groups)
-		out.Limits = OverlayLimits(out.Limits, l.Limits)
 		if l.Keep.Set || l.Drop.Set {
-			out.Keep, out.Drop = l.Keep, l.Drop
+			out.Keep, out.Drop = Opt[[]string]{}, Opt[[]string]{}
 		}
-		over(&out.NoNewPrivs, l.NoNewPrivs)
-		over(&out.Unshare, l.Unshare)
-		over(&out.Hostname, l.Hostname)
-		over(&out.MapUser, l.MapUser)
-		over(&out.Chroot, l.Chroot)
-		over(&out.ReadOnlyRoot, l.ReadOnlyRoot)
+		limits := OverlayLimits(out.Limits, l.Limits)
+		overSet(&out, &l)
+		out.Limits = limits
 		out.RoBind = append(out.RoBind[:len(out.RoBind):len(out.RoBind)], l.RoBind...)
 		out.Bind = append(out.Bind[:len(out.Bind):len(out.Bind)], l.Bind...)
 		out.Tmpfs = append(out.Tmpfs[:len(out.Tmpfs):len(out.Tmpfs)], l.Tmpfs...)
@@ -113,21 +102,31 @@ func Overlay(layers ...Layer) Layer {
 	return out
 }
 
-// OverlayLimits returns base with every limit top sets written over it.
+// OverlayLimits returns base with every limit top sets written over it,
+// I/O throttles merged per device and kind.
 func OverlayLimits(base, top Limits) Limits {
 	out := base
-	over(&out.CPU, top.CPU)
-	over(&out.CPUPeriod, top.CPUPeriod)
-	over(&out.CPUWeight, top.CPUWeight)
-	over(&out.Cpuset, top.Cpuset)
-	over(&out.Mem, top.Mem)
-	over(&out.MemHigh, top.MemHigh)
-	over(&out.Swap, top.Swap)
-	over(&out.Pids, top.Pids)
+	overSet(&out, &top)
 	if top.IO.Set {
 		out.IO = Val(MergeIO(base.IO.V, top.IO.V), top.IO.From)
 	}
 	return out
+}
+
+// overSet writes every Opt field of *top that is set over the same field
+// of *dst (a Layer or Limits): walked by reflection so that a setting
+// added to the types cannot be forgotten here.
+func overSet[T any](dst, top *T) {
+	d, t := reflect.ValueOf(dst).Elem(), reflect.ValueOf(top).Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Kind() != reflect.Struct {
+			continue
+		}
+		if set := f.FieldByName("Set"); set.IsValid() && set.Kind() == reflect.Bool && set.Bool() {
+			d.Field(i).Set(f)
+		}
+	}
 }
 
 // MergeIO returns base with top's throttles in place of base's for the
@@ -145,12 +144,6 @@ next:
 		out = append(out, t)
 	}
 	return out
-}
-
-func over[T any](dst *Opt[T], v Opt[T]) {
-	if v.Set {
-		*dst = v
-	}
 }
 
 // Resources are the limits as a group takes them.
