@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -142,7 +143,7 @@ func (l *loader) loadFile(path string, stack []string) (*Profile, error) {
 		}
 		incReal, _ := filepath.EvalSymlinks(incPath)
 		incReal, _ = filepath.Abs(incReal)
-		if i := indexOf(stack, incReal); i >= 0 {
+		if i := slices.Index(stack, incReal); i >= 0 {
 			return nil, f.errAt(key("include"), "cycle: %s", strings.Join(append(stack[i:], incReal), " -> "))
 		}
 		if len(stack) >= maxIncludeDepth {
@@ -229,20 +230,11 @@ func parse(path string, data []byte) (*Profile, error) {
 	return p, nil
 }
 
-func indexOf(l []string, s string) int {
-	for i, e := range l {
-		if e == s {
-			return i
-		}
-	}
-	return -1
-}
-
 // appendNew appends the elements of add not yet in l: a base included by two
 // profiles is listed once.
 func appendNew(l []string, add ...string) []string {
 	for _, a := range add {
-		if indexOf(l, a) < 0 {
+		if !slices.Contains(l, a) {
 			l = append(l, a)
 		}
 	}

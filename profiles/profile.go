@@ -13,6 +13,7 @@ package profiles
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -279,7 +280,7 @@ func checkKeys(f *file, md toml.MetaData) error {
 		default:
 			return f.errAt(k, "unknown key%s", hint(k))
 		}
-		if !contains(schema[table], name) {
+		if !slices.Contains(schema[table], name) {
 			return f.errAt(k, "unknown key%s", hint(k))
 		}
 	}
@@ -288,15 +289,6 @@ func checkKeys(f *file, md toml.MetaData) error {
 		return f.errAt(u[0], "unknown key%s", hint(u[0]))
 	}
 	return nil
-}
-
-func contains(l []string, s string) bool {
-	for _, e := range l {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // hint suggests the key the author probably meant: same letters in another
@@ -319,14 +311,14 @@ func hint(k toml.Key) string {
 	}
 	best, bestD := "", 3
 	for _, s := range schema[table] {
-		if d := editDistance(lower(name), s); d < bestD {
+		if d := editDistance(strings.ToLower(name), s); d < bestD {
 			best, bestD = s, d
 		}
 	}
 	if best == "" && len(name) >= 3 {
 		// "memory" for "mem": a longer or shorter spelling of a key.
 		for _, s := range schema[table] {
-			if strings.HasPrefix(lower(name), s) || strings.HasPrefix(s, lower(name)) {
+			if strings.HasPrefix(strings.ToLower(name), s) || strings.HasPrefix(s, strings.ToLower(name)) {
 				best = s
 				break
 			}
@@ -339,16 +331,6 @@ func hint(k toml.Key) string {
 		return fmt.Sprintf(" (known keys in [%s]: %v)", table, schema[table])
 	}
 	return ""
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // editDistance is Levenshtein distance, for short key names only.
