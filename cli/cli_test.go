@@ -156,6 +156,28 @@ func TestPrecedenceFlagsEnvProfile(t *testing.T) {
 	}
 }
 
+// Flags layer over a profile per device for I/O throttles and add to its
+// mounts (spec.Overlay): easing one device must not lift another's limit.
+func TestFlagsLayerOverProfileIOAndMounts(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "p.toml")
+	os.WriteFile(prof, []byte("[limits]\nio_read_bps = { \"8:0\" = \"1M\", \"8:16\" = \"2M\" }\n[run]\ntmpfs = [\"/tmp\"]\n"), 0o644)
+	s, err := parse(t, "--profile", prof, "--io-read-bps", "8:0:5M", "--io-write-bps", "8:16:3M", "--tmpfs", "/run", "--", "true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cgroupfs.IOLimit{
+		{Major: 8, Minor: 0, Kind: cgroupfs.ReadBPS, Rate: 5 << 20},
+		{Major: 8, Minor: 16, Kind: cgroupfs.ReadBPS, Rate: 2 << 20},
+		{Major: 8, Minor: 16, Kind: cgroupfs.WriteBPS, Rate: 3 << 20},
+	}
+	if !reflect.DeepEqual(s.Resources.IO, want) {
+		t.Errorf("io %+v, want %+v", s.Resources.IO, want)
+	}
+	if s.NS == nil || !reflect.DeepEqual(s.NS.Tmpfs, []string{"/tmp", "/run"}) || !s.NS.Mount {
+		t.Errorf("mounts %+v: the flag's tmpfs adds to the profile's", s.NS)
+	}
+}
+
 // --parent means the same for a run and for rcon attach (both end in
 // cgroupfs.Create), so their help must explain it the same way, after a
 // lead that differs (attach's parent only matters for a new group).
