@@ -47,9 +47,9 @@ type Limits struct {
 	IOWriteBPS  []string `name:"io-write-bps" placeholder:"DEV:RATE" help:"Write bytes/s for a device; repeatable."`
 	IOReadIOPS  []string `name:"io-read-iops" placeholder:"DEV:N" help:"Read operations/s for a device; repeatable."`
 	IOWriteIOPS []string `name:"io-write-iops" placeholder:"DEV:N" help:"Write operations/s for a device; repeatable."`
-	Read        string   `name:"read" placeholder:"RATE" help:"Original rcon form: read bytes/s for --dev."`
-	Write       string   `name:"write" placeholder:"RATE" help:"Original rcon form: write bytes/s for --dev."`
-	Dev         string   `name:"dev" placeholder:"DEV" help:"Original rcon form: the device of --read/--write."`
+	Read        string   `name:"read" placeholder:"RATE" help:"Read bytes/s for the device --dev names (the short form of --io-read-bps)."`
+	Write       string   `name:"write" placeholder:"RATE" help:"Write bytes/s for the device --dev names (the short form of --io-write-bps)."`
+	Dev         string   `name:"dev" placeholder:"DEV" help:"The device --read and --write throttle."`
 }
 
 // Group are the group placement flags (rcon only).

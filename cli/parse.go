@@ -17,7 +17,7 @@ import (
 // A run is taken as plain when nothing before "--" is a subcommand's name
 // (read from whole's `cmd` fields) or asks for help; anything else, and a
 // plain run that does not parse, goes to the whole CLI, which decides,
-// reports and prints usage exactly as before. For a plain run the
+// reports and prints usage itself. For a plain run the
 // context's Command() names no subcommand (it is "" or the positional's
 // "<command>").
 //
