@@ -16,8 +16,8 @@ import (
 // 13), while --stats-json keeps the exact bytes for programs.
 func TestStatsSizesHumanTextExactJSON(t *testing.T) {
 	r := &Report{
-		Spec: &Spec{Argv: []string{"make"}, Resources: cgroupfs.Resources{Mem: 500 << 20}},
-		Wall: 2 * time.Second,
+		Spec:  &Spec{Argv: []string{"make"}, Resources: cgroupfs.Resources{Mem: 500 << 20}},
+		Wall:  2 * time.Second,
 		Stats: cgroupfs.Stats{MemPeak: 73756 << 10, IOReadBytes: 3<<30 + 1<<29, IOWriteBytes: 4096},
 	}
 	var b bytes.Buffer
