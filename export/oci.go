@@ -95,7 +95,7 @@ func oci(in *Input, w *warner) (string, error) {
 		w.add("run.command: the profile names no command: fill in process.args (or export with -- COMMAND)")
 	}
 	spec := specs.Spec{
-		Version: specs.Version,
+		Version: ociVersion,
 		Process: &specs.Process{
 			Args:            in.Argv,
 			Env:             []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -118,6 +118,12 @@ func oci(in *Input, w *warner) (string, error) {
 	}
 	return string(out) + "\n", nil
 }
+
+// ociVersion is the runtime-spec version the config claims: every field
+// written here is in 1.0.2, and runtimes check the version before anything
+// else (Debian 12's crun 1.8.1 refuses all but 1.0.x), so the config
+// claims the oldest version that has them, not the library's newest.
+const ociVersion = "1.0.2"
 
 // ociNamespaces lists the profile's namespaces. A container always has
 // its own mount namespace (its root is not the host's), so mount is added
