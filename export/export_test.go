@@ -22,8 +22,8 @@ func full() *Input {
 			Swap: 0, SwapSet: true, Pids: 200,
 			IO: []IO{{8, 0, WriteIOPS, 200}, {8, 0, ReadBPS, 20 << 20}, {8, 16, ReadBPS, 5 << 20}, {8, 0, WriteBPS, 10 << 20}, {8, 0, ReadIOPS, 500}}},
 		User: "0", Group: "0", Groups: []string{"4"},
-		Caps: Caps{Prune: true, Keep: []string{"net_bind_service", "CAP_KILL"}, NoNewPrivs: true},
-		NS:   NS{PID: true, Mount: true, Net: true, UTS: true, IPC: true, User: true, Cgroup: true, Hostname: "box", ReadOnlyRoot: true, RoBind: []Bind{{"/usr", ""}}, Bind: []Bind{{"/srv/data", "/data"}}, Tmpfs: []string{"/tmp"}},
+		Caps:     Caps{Prune: true, Keep: []string{"net_bind_service", "CAP_KILL"}, NoNewPrivs: true},
+		NS:       NS{PID: true, Mount: true, Net: true, UTS: true, IPC: true, User: true, Cgroup: true, Hostname: "box", ReadOnlyRoot: true, RoBind: []Bind{{"/usr", ""}}, Bind: []Bind{{"/srv/data", "/data"}}, Tmpfs: []string{"/tmp"}},
 		RconOnly: []string{"run.fit"},
 	}
 }
