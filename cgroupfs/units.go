@@ -133,3 +133,35 @@ func FormatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10)
 }
+
+// HumanSize prints bytes for people reading --stats and rcon ps: the
+// largest binary unit (K, M, G, T) the count reaches, with one decimal
+// ("72.0M"), or none when the count is a whole number of that unit
+// ("500M", as limits are written). Below 1K it is bytes ("512B"). JSON
+// output keeps exact byte counts; this is for the eye only. What it prints
+// parses back with ParseSize, to within the rounding of the decimal.
+func HumanSize(n int64) string {
+	if n < 0 {
+		return "-" + HumanSize(-n)
+	}
+	units := []struct {
+		s string
+		v int64
+	}{{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}}
+	if n < units[0].v {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	i := 0
+	for i+1 < len(units) && n >= units[i+1].v {
+		i++
+	}
+	if n%units[i].v == 0 {
+		return strconv.FormatInt(n/units[i].v, 10) + units[i].s
+	}
+	s := strconv.FormatFloat(float64(n)/float64(units[i].v), 'f', 1, 64)
+	// 1048575 bytes is 1024.0K once rounded: say 1.0M instead.
+	if s == "1024.0" && i+1 < len(units) {
+		return "1.0" + units[i+1].s
+	}
+	return s + units[i].s
+}

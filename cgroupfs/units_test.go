@@ -67,3 +67,26 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0B", 512: "512B", 1023: "1023B", 1024: "1K", 73756 << 10: "72.0M",
+		500 << 20: "500M", 3 << 29: "1.5G", 1<<20 - 1: "1.0M", 1<<40 + 1<<39: "1.5T",
+		1536: "1.5K", 5 << 40: "5T", 2000 << 40: "2000T", -(2 << 20): "-2M",
+	} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+	// What it prints parses back within the rounding of one decimal.
+	for _, n := range []int64{1, 1000, 1 << 10, 73756 << 10, 1<<30 + 12345, 7 << 40} {
+		s := HumanSize(n)
+		back, err := ParseSize(s)
+		if err != nil {
+			t.Fatalf("HumanSize(%d) = %q does not parse: %v", n, s, err)
+		}
+		if d := float64(back-n) / float64(n); d > 0.05 || d < -0.05 {
+			t.Errorf("HumanSize(%d) = %q parses back as %d", n, s, back)
+		}
+	}
+}

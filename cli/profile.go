@@ -36,11 +36,15 @@ type ProfileCmd struct {
 	Show struct {
 		Name string `arg:"" help:"Profile name or file."`
 	} `cmd:"" help:"Print a profile merged with its includes, as TOML."`
+	Export ExportCmd `cmd:"" help:"Print a profile as a systemd unit, OCI config.json, Kubernetes container, Nomad task or Slurm #SBATCH lines."`
 }
 
 // Run validates (check) or prints (show) profiles. check goes on past a
 // bad file so one run reports them all.
 func (c *ProfileCmd) Run(tool, sub string) int {
+	if strings.HasPrefix(sub, "profile export") {
+		return c.Export.Run(tool)
+	}
 	names := c.Check.Files
 	if strings.HasPrefix(sub, "profile show") {
 		names = []string{c.Show.Name}

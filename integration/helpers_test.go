@@ -185,6 +185,8 @@ func runHelper(name string, args []string) int {
 		}
 		fmt.Println("ready", os.Getpid())
 		time.Sleep(time.Duration(d * float64(time.Second)))
+	case "cgfiles":
+		return cgFilesHelper() // export_test.go
 	case "nestcg", "nestcg-inner":
 		return nestedCgroupHelper(name == "nestcg-inner")
 	case "tiocsti":

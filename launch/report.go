@@ -120,15 +120,16 @@ func (r *Report) writeText(w io.Writer) {
 		fmt.Fprintf(&b, "  throttled  %d of %d periods (%.0f%%), %s\n", st.NrThrottled, st.NrPeriods,
 			100*float64(st.NrThrottled)/float64(st.NrPeriods), secs(st.ThrottledNS))
 	}
-	fmt.Fprintf(&b, "  memory     peak %s", cgroupfs.FormatSize(int64(st.MemPeak)))
+	// Sizes for the eye (72.0M, not 73756K); --stats-json keeps bytes.
+	fmt.Fprintf(&b, "  memory     peak %s", cgroupfs.HumanSize(int64(st.MemPeak)))
 	if r.job.limits.Mem > 0 {
-		fmt.Fprintf(&b, " of %s", cgroupfs.FormatSize(r.job.limits.Mem))
+		fmt.Fprintf(&b, " of %s", cgroupfs.HumanSize(r.job.limits.Mem))
 	}
 	fmt.Fprintf(&b, ", oom kills %d\n", st.OOMKills)
 	if st.PidsPeak > 0 {
 		fmt.Fprintf(&b, "  pids       peak %d\n", st.PidsPeak)
 	}
-	fmt.Fprintf(&b, "  io         read %s, write %s\n", cgroupfs.FormatSize(int64(st.IOReadBytes)), cgroupfs.FormatSize(int64(st.IOWriteBytes)))
+	fmt.Fprintf(&b, "  io         read %s, write %s\n", cgroupfs.HumanSize(int64(st.IOReadBytes)), cgroupfs.HumanSize(int64(st.IOWriteBytes)))
 	if r.job.fitShown != "" {
 		fmt.Fprintf(&b, "  fit        %s\n", r.job.fitShown)
 	}

@@ -14,6 +14,21 @@ import (
 // is bad input: nothing has been created.
 func Build(tool string, layers ...Layer) (*Spec, error) {
 	l := Overlay(layers...)
+	s := assemble(tool, &l)
+	if err := Validate(s, &l); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Assemble is the Spec the layers make, not validated: for describing
+// settings (rcon profile export), never for running them.
+func Assemble(tool string, layers ...Layer) *Spec {
+	l := Overlay(layers...)
+	return assemble(tool, &l)
+}
+
+func assemble(tool string, l *Layer) *Spec {
 	s := &Spec{
 		Tool:      tool,
 		Argv:      l.Argv.V,
@@ -52,10 +67,7 @@ func Build(tool string, layers ...Layer) (*Spec, error) {
 			s.Caps = &caps.Spec{}
 		}
 	}
-	if err := Validate(s, &l); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s
 }
 
 // Validate holds the rules between settings, checked on the overlaid

@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -16,8 +17,9 @@ type runCmd struct {
 }
 
 var app struct {
-	Run  runCmd      `cmd:"" default:"withargs" help:"Run a command with pruned capabilities (the default: capcon [flags] -- COMMAND)."`
-	Show cli.ShowCmd `cmd:"" name:"show" help:"Decode the capability sets of a process (default: what capcon starts from)."`
+	Run     runCmd         `cmd:"" default:"withargs" help:"Run a command with pruned capabilities (the default: capcon [flags] -- COMMAND)."`
+	Show    cli.ShowCmd    `cmd:"" name:"show" help:"Decode the capability sets of a process (default: what capcon starts from)."`
+	Profile cli.ProfileCmd `cmd:"" name:"profile" help:"Check, show or export TOML profiles."`
 }
 
 func main() {
@@ -32,6 +34,9 @@ func main() {
 	}
 	if ctx.Command() == "show" || ctx.Command() == "show <pid>" {
 		os.Exit(app.Show.Run("capcon"))
+	}
+	if strings.HasPrefix(ctx.Command(), "profile ") {
+		os.Exit(app.Profile.Run("capcon", ctx.Command()))
 	}
 	s, err := cli.Spec("capcon", ctx, &app.Run.Common, nil, nil)
 	if err != nil {

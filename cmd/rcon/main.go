@@ -53,7 +53,7 @@ func main() {
 		os.Exit(app.Attach.Run("rcon", ctx))
 	case "set <name>":
 		os.Exit(app.Set.Run("rcon", ctx))
-	case "profile check <files>", "profile show <name>":
+	case "profile check <files>", "profile show <name>", "profile export <name>", "profile export <name> <command>":
 		os.Exit(app.Profile.Run("rcon", ctx.Command()))
 	}
 	s, err := cli.Spec("rcon", ctx, &app.Run.Common, &app.Run.Limits, &app.Run.Group)
