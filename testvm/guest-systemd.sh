@@ -81,6 +81,10 @@ diag() {
 	d=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
 	say "$d/cgroup.controllers: $(cat "$d/cgroup.controllers")"
 	say "$d/cgroup.subtree_control: $(cat "$d/cgroup.subtree_control")"
+	say "/sys/fs/cgroup/cgroup.subtree_control (systemd's): $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+	say "TasksMax: $(for u in testvm.service "user-$uid.slice" "user@$uid.service"; do
+		printf '%s=%s ' "$u" "$(systemctl show -P TasksMax "$u")"
+	done)"
 	# The transient scope's own files: the limits are in force.
 	# shellcheck disable=SC2016 # expanded by the scope's sh
 	out=$(systemd-run --scope --quiet -p CPUQuota=50% -p MemoryMax=200M \
