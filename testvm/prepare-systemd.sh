@@ -59,9 +59,10 @@ read -r kver _ <"$cache/ready" || die "no kernel version in $cache/ready"
 # makes systemd /sbin/init; libpam-systemd registers PAM sessions with logind
 # (runuser -l, su -l, systemd-run -M user@); dbus-user-session gives the user
 # manager its bus ($XDG_RUNTIME_DIR/bus), which a backend talking to the user
-# manager needs; procps and libcap2-bin for looking at processes and
-# capability sets; hyperfine (1.2 MB) for issue 10's benchmark.
-pkgs=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,procps,libcap2-bin,hyperfine
+# manager needs; procps, libcap2-bin and iproute2 for looking at processes,
+# capability sets and network namespaces (the suite uses ps, getpcaps, ip);
+# hyperfine (1.2 MB) for issue 10's benchmark.
+pkgs=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,procps,libcap2-bin,iproute2,hyperfine
 # shellcheck disable=SC1091 # the host's, read at run time
 suite=${TESTVM_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
 [[ -n $suite ]] || die "cannot tell the host's Debian release (/etc/os-release); set TESTVM_SUITE"
