@@ -67,15 +67,17 @@ pkgs=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,procps,libcap2-b
 suite=${TESTVM_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
 [[ -n $suite ]] || die "cannot tell the host's Debian release (/etc/os-release); set TESTVM_SUITE"
 
-# The stamp names the kernel, the suite and the hash of this script.
+# Two stamps: the image's names the suite and the hash of this script; the
+# modules' the kernel, so a new kernel from prepare.sh --force only remakes
+# modules.cpio, not the image.
 stamp=$sd/ready
 self_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
-want="$kver $suite $self_hash"
+want="$suite $self_hash"
 
 have_tools() { command -v mmdebstrap >/dev/null && command -v mkfs.ext4 >/dev/null; }
-cache_ok() {
-	[[ -f $stamp && $(cat "$stamp") == "$want" && -s $sd/root.img && -s $sd/modules.cpio ]]
-}
+image_ok() { [[ -f $stamp && $(cat "$stamp") == "$want" && -s $sd/root.img ]]; }
+modules_ok() { [[ -s $sd/modules.cpio && -f $sd/modules.kver && $(cat "$sd/modules.kver") == "$kver" ]]; }
+cache_ok() { image_ok && modules_ok; }
 
 if [[ $force == 0 ]] && cache_ok; then
 	exit 0
@@ -131,7 +133,7 @@ modinfo_depends() { # module file -> comma-separated dependencies
 	esac | tr '\0' '\n' | sed -n 's/^depends=//p'
 }
 
-if [[ $force == 1 || ! -s $sd/modules.cpio || ! -f $sd/modules.kver || $(cat "$sd/modules.kver") != "$kver" ]]; then
+if [[ $force == 1 ]] || ! modules_ok; then
 	kpkg=linux-image-$kver
 	log "downloading $kpkg (for its ext4 modules)"
 	(cd "$dl" && apt-get download -qq "$kpkg" >&2) || {
@@ -200,6 +202,10 @@ if [[ $force == 1 || ! -s $sd/modules.cpio || ! -f $sd/modules.kver || $(cat "$s
 fi
 
 # --- the root file system ---------------------------------------------------
+if [[ $force == 0 ]] && image_ok; then
+	log "ready: modules for $kver; the image was up to date"
+	exit 0
+fi
 # What the image gets after the packages are installed (mmdebstrap runs it
 # with the root directory as $1). Kept in this script so its hash covers it.
 cat >"$work/customize.sh" <<'EOF'
