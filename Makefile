@@ -8,7 +8,7 @@ export GOAMD64 = v1
 LDFLAGS := -s -w
 BINS    := bin/rcon bin/capcon
 
-.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 lint demo bench fuzz clean
+.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 test-systemd lint demo bench fuzz clean
 
 all: build
 
@@ -43,6 +43,16 @@ test-v1:
 # The VMs have one CPU; --fit's CPU half needs two to tell.
 test-v2-smp2:
 	TESTVM_SMP=2 TESTVM_TEST_ARGS="-test.run TestFit -test.v" testvm/test-vm.sh v2
+
+# The suite on a Debian root with systemd as PID 1 (testvm/prepare-systemd.sh),
+# as root and then as a lingering user talking to its user manager. Not in
+# `test` yet: rcon has no systemd backend (issue 10), so as the user it
+# refuses to run ("pass --parent"; the suite's tests skip as non-root), and
+# as root it writes the root cgroup systemd owns, where systemd enables only
+# cpu, memory and pids: three io/cpuset tests fail. The target is there for
+# the backend's author until it passes (whole suite: about 3 minutes).
+test-systemd:
+	testvm/test-vm.sh systemd
 
 demo: build
 	scripts/demo.sh

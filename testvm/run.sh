@@ -12,6 +12,13 @@
 #   --cwd DIR       run BINARY in DIR of the guest (default /)
 #   --quiet         do not echo the console (the exit status still counts)
 #   --no-prepare    do not run prepare.sh first
+#   --rootfs IMG    boot IMG (an ext4 image, e.g. prepare-systemd.sh's) as the
+#                   root, copy-on-write (qemu snapshot=on: IMG is never
+#                   changed), with its own /sbin/init (systemd) as PID 1;
+#                   BINARY runs as root in a unit (init-rootfs.sh)
+#   --initrd CPIO   append CPIO (4-byte padded) to the initramfs, e.g. the
+#                   modules the root needs (prepare-systemd.sh's modules.cpio)
+#   --append ARGS   add ARGS to the kernel command line
 #
 # BINARY goes to /bin/$(basename BINARY) in the guest and runs with ARGS; the
 # guest's console is streamed to stdout. Exit status: BINARY's exit status, or
@@ -34,9 +41,12 @@ prepare=1
 cwd=/
 adds=()
 envs=()
+rootfs=
+initrds=()
+append=
 
 usage() {
-	sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 125
 }
 need() { [[ $# -ge 2 ]] || {
@@ -54,6 +64,9 @@ while [[ $# -gt 0 ]]; do
 	--cwd) need "$@"; cwd=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--no-prepare) prepare=0; shift ;;
+	--rootfs) need "$@"; rootfs=$2; shift 2 ;;
+	--initrd) need "$@"; initrds+=("$2"); shift 2 ;;
+	--append) need "$@"; append+=" $2"; shift 2 ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -66,7 +79,7 @@ shift
 for n in "$timeout" "$mem" "$smp" "$disk_mb"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: not a positive number: $n" >&2; exit 125; }
 done
-for f in "$bin" "${adds[@]}"; do
+for f in "$bin" "${adds[@]}" "${initrds[@]}" ${rootfs:+"$rootfs"}; do
 	[[ -f $f ]] || { echo "run.sh: no such file: $f" >&2; exit 125; }
 done
 for e in "${envs[@]}"; do
@@ -108,7 +121,15 @@ q() { # single-quote for sh
 }
 layer=$tmp/layer
 mkdir -p "$layer/bin" "$layer/testvm"
-install -m 0755 "$here/init.sh" "$layer/init"
+if [[ -n $rootfs ]]; then
+	# The busybox stage only mounts the root and hands it to its init;
+	# BINARY runs from a unit that rootfs-runner.sh is the ExecStart of.
+	install -m 0755 "$here/init-rootfs.sh" "$layer/init"
+	install -m 0644 "$here/rootfs-runner.sh" "$layer/testvm/runner"
+	for f in "${adds[@]}" "$bin"; do basename "$f"; done >"$layer/testvm/adds"
+else
+	install -m 0755 "$here/init.sh" "$layer/init"
+fi
 for f in "${adds[@]}" "$bin"; do
 	install -m 0755 "$f" "$layer/bin/$(basename "$f")"
 done
@@ -132,6 +153,11 @@ base_size=$(stat -c %s "$cache/base.cpio")
 {
 	cat "$cache/base.cpio"
 	if ((base_size % 4)); then head -c $((4 - base_size % 4)) /dev/zero; fi
+	for f in "${initrds[@]}"; do
+		cat "$f"
+		s=$(stat -c %s "$f")
+		if ((s % 4)); then head -c $((4 - s % 4)) /dev/zero; fi
+	done
 	cat "$tmp/layer.cpio"
 } >"$tmp/initrd"
 rm -rf "$layer" "$tmp/layer.cpio"
@@ -140,6 +166,13 @@ truncate -s "${disk_mb}M" "$tmp/disk.img"
 # --- boot -----------------------------------------------------------------------
 extra=()
 if [[ -n ${TESTVM_QEMU_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_QEMU_ARGS"; fi
+# The root comes after the scratch disk, which stays /dev/vda as the tests
+# expect (a PCI slot above the automatic ones: probed last); the guest finds
+# the root by its serial, not by its name.
+if [[ -n $rootfs ]]; then
+	extra+=(-drive "file=$rootfs,format=raw,if=none,id=testvm-root,snapshot=on"
+		-device "virtio-blk-pci,drive=testvm-root,serial=testvm-root,addr=0x10")
+fi
 mkfifo "$tmp/console"
 start=$SECONDS
 t_start=${EPOCHREALTIME/,/.}
@@ -149,7 +182,7 @@ qemu-system-x86_64 -M q35 -accel tcg -cpu qemu64 -smp "$smp" -m "$mem" \
 	-serial stdio \
 	-kernel "$kernel" -initrd "$tmp/initrd" \
 	-drive "file=$tmp/disk.img,format=raw,if=virtio" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init$append" \
 	"${extra[@]}" </dev/null >"$tmp/console" 2>&1 &
 qpid=$!
 exec 3<"$tmp/console"

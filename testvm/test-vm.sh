@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# testvm/test-vm.sh [v2|v1]: run the integration suite inside the test VM,
-# with cgroup v2 mounted (v2, the default) or the co-mounted v1 hybrid
-# layout of a stock systemd host (v1: cpu,cpuacct as one hierarchy).
+# testvm/test-vm.sh [v2|v1|systemd]: run the integration suite inside the
+# test VM, with cgroup v2 mounted (v2, the default) or the co-mounted v1
+# hybrid layout of a stock systemd host (v1: cpu,cpuacct as one hierarchy),
+# or on a Debian root with systemd as PID 1 (systemd: prepare-systemd.sh's
+# image; the suite runs as root, then as the lingering user rcontest,
+# through guest-systemd.sh).
 #   - builds bin/rcon and bin/capcon with `make build` (if the Makefile has it)
 #   - builds ./integration with `go test -c` into testvm/cache/integration.test
 #   - boots the VM (testvm/run.sh) and runs it with RCON_BIN_DIR=/bin -test.v
@@ -11,13 +14,17 @@
 # Env: TESTVM_TIMEOUT (s, default 600), TESTVM_MEM (MB, default 512),
 #      TESTVM_SMP (default 1), TESTVM_TEST_ARGS (extra test flags, split on
 #      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go).
+# systemd only: TESTVM_SCRIPT (a script to run instead of the suite, as
+#      root and as the user, with bin/rcon, bin/capcon in /bin), TESTVM_AS
+#      (both, root, user), TESTVM_USER_VIA (session: runuser -l; service:
+#      systemd-run --user), TESTVM_DIAG (0: skip the host-shape checks).
 set -euo pipefail
 
 layout=${1:-v2}
 case $layout in
-v1 | v2) ;;
+v1 | v2 | systemd) ;;
 *)
-	echo "usage: $0 [v2|v1]" >&2
+	echo "usage: $0 [v2|v1|systemd]" >&2
 	exit 2
 	;;
 esac
@@ -35,8 +42,16 @@ export CGO_ENABLED=0 GOAMD64=v1
 mkdir -p "$cache"
 
 run=("$here/run.sh" --timeout "${TESTVM_TIMEOUT:-600}" --mem "${TESTVM_MEM:-512}" --smp "${TESTVM_SMP:-1}")
+if [[ $layout == systemd ]]; then
+	"$here/prepare-systemd.sh"
+	run+=(--rootfs "$cache/systemd/root.img" --initrd "$cache/systemd/modules.cpio"
+		--append "systemd.unified_cgroup_hierarchy=1")
+	for k in TESTVM_AS TESTVM_USER_VIA TESTVM_DIAG; do
+		if [[ -n ${!k:-} ]]; then run+=(--env "$k=${!k}"); fi
+	done
+fi
 
-if [[ ! -d integration ]]; then
+if [[ ! -d integration && $layout != systemd ]]; then
 	echo "test-v2: no ./integration yet; running the testvm probe instead"
 	"$go" build -trimpath -o "$cache/probe" ./testvm/probe
 	exec "${run[@]}" "$cache/probe" --delegated
@@ -52,14 +67,27 @@ else
 	echo "test-v2: no Makefile target 'build'; not building bin/rcon, bin/capcon"
 fi
 
-"$go" test -c -trimpath -o "$cache/integration.test" ./integration
-
 extra=()
 if [[ -n ${TESTVM_TEST_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_TEST_ARGS"; fi
+if [[ $layout == systemd ]]; then
+	# guest-systemd.sh is the VM's command; it runs the suite (or the
+	# script) twice, as root and as the user.
+	if [[ -n ${TESTVM_SCRIPT:-} ]]; then
+		[[ -f $TESTVM_SCRIPT ]] || { echo "test-vm: no such TESTVM_SCRIPT: $TESTVM_SCRIPT" >&2; exit 2; }
+		cmd=("$here/guest-systemd.sh" "/bin/$(basename "$TESTVM_SCRIPT")" "${extra[@]}")
+		adds+=(--add "$TESTVM_SCRIPT")
+	else
+		"$go" test -c -trimpath -o "$cache/integration.test" ./integration
+		cmd=("$here/guest-systemd.sh" /bin/integration.test -test.v "${extra[@]}")
+		adds+=(--add "$cache/integration.test")
+	fi
+else
+	"$go" test -c -trimpath -o "$cache/integration.test" ./integration
+	cmd=("$cache/integration.test" -test.v "${extra[@]}")
+fi
 start=$SECONDS
 set +e
-"${run[@]}" "${adds[@]}" --env RCON_BIN_DIR=/bin --env TESTVM_CGROUP="$layout" \
-	"$cache/integration.test" -test.v "${extra[@]}"
+"${run[@]}" "${adds[@]}" --env RCON_BIN_DIR=/bin --env TESTVM_CGROUP="$layout" "${cmd[@]}"
 rc=$?
 set -e
 echo "test-vm $layout: exit status $rc, VM wall time $((SECONDS - start)) s"
