@@ -104,7 +104,12 @@ func TestCtrlCAtTerminal(t *testing.T) {
 			if code := p.exit(); !strings.Contains(p.output(), "ints=1") || code != 0 {
 				t.Errorf("^C to a command that counts SIGINTs: exit %d, output %q; want ints=1, exit 0", code, p.output())
 			}
-			p = onPty(t, rc+" "+flags+"-- sh -c 'echo ready; sleep 10'")
+			// exec: a ^C that reached sh while it waited for a sleep it had
+			// not yet forked would leave sh waiting out the sleep (a shell
+			// that gets SIGINT waits for its child, and exits only if that
+			// child died of it too); before the exec sh dies of it, after
+			// it sleep does, 130 either way.
+			p = onPty(t, rc+" "+flags+"-- sh -c 'echo ready; exec sleep 10'")
 			p.waitFor("ready")
 			p.typeIn("\x03")
 			if code := p.exit(); code != 130 {
