@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -212,15 +214,38 @@ func parentDir(p string) string {
 	return p
 }
 
+// Placement is where Create is about to make a group, told to its Claim
+// before any directory is made.
+type Placement struct {
+	Version Version
+	Paths   []string
+	// MadeParents are the Paths whose parent directory is rcon's to
+	// remove once empty (see Group).
+	MadeParents []string
+	// Parent is the parent as asked, $RCON_PARENT applied ("": the
+	// default).
+	Parent string
+}
+
+// CreateOptions are what Create needs beyond the group's name and limits.
+type CreateOptions struct {
+	// Claim, when not nil, is called once the group's directories are
+	// known and before any is made; its error ends Create. The registry
+	// claims the group's record there, so that a crash at any point
+	// leaves a record that GC can act on.
+	Claim func(Placement) error
+	// Shared: the group is for several runs. On v1 a start slot is then
+	// never lent (see LendStartSlot): raising a shared group's limit
+	// while one member starts would lend the slot to the others too.
+	Shared bool
+}
+
 // Create makes a group named name with limits r under parent: a relative
 // parent ("jobs") lies beneath the caller's own cgroup, an absolute one
 // ("/jobs") is from the cgroup root; empty means $RCON_PARENT, else the
 // project's own parent: "rcon" under the caller's cgroup on v1, /rcon on v2.
-//
-// When rec is not nil, its state file is claimed (see Claim) once the
-// group's directories are known and before any is made, so a crash at any
-// point leaves a record that GC can act on. On error nothing is left.
-func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
+// On error nothing is left.
+func Create(parent, name string, r *Resources, opt CreateOptions) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
@@ -236,12 +261,10 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	// (the project's, or one it makes because it is missing).
 	claim := func(paths, made []string) error {
 		g.madeParents = made
-		if rec == nil {
+		if opt.Claim == nil {
 			return nil
 		}
-		rec.Name, rec.Version, rec.Paths, rec.MadeParents, rec.Limits = name, g.Version, paths, made, *r
-		rec.Parent = place.given
-		return Claim(rec)
+		return opt.Claim(Placement{Version: g.Version, Paths: paths, MadeParents: made, Parent: place.given})
 	}
 	if g.Version == V2 {
 		g.b, err = createV2(place, name, r, claim)
@@ -249,17 +272,12 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 		g.b, err = createV1(place, name, r, claim)
 	}
 	if err != nil {
-		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {
-			rec.Release()
-		}
 		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
 			err = fmt.Errorf("%w (cgroup limits need root, or a cgroup delegated to you: --parent or %s)", err, ParentEnv)
 		}
 		return nil, err
 	}
-	if b, ok := g.b.(*v1Group); ok && (rec == nil || !rec.Shared) {
-		// Only a group of one run: raising a shared group's limit while
-		// one member starts would lend the slot to the others too.
+	if b, ok := g.b.(*v1Group); ok && !opt.Shared {
 		b.startPids = r.Pids
 	}
 	return g, nil
@@ -291,6 +309,18 @@ func Open(name string, v Version, paths, madeParents []string) (*Group, error) {
 func rmdir(path string) error {
 	if err := unix.Rmdir(path); err != nil {
 		return &os.PathError{Op: "rmdir", Path: path, Err: err}
+	}
+	return nil
+}
+
+// Add moves the process pid into the group: writing it to cgroup.procs
+// of each of the group's directories moves all its threads at once (v1
+// and v2).
+func (g *Group) Add(pid int) error {
+	for _, d := range g.b.paths() {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("pid %d: move into %s: %w", pid, d, err)
+		}
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 		res.CPU = &specs.LinuxCPU{}
 	}
 	if r.CPUPercent > 0 {
-		period, quota := r.quota()
+		period, quota := r.Quota()
 		res.CPU.Period, res.CPU.Quota = &period, &quota
 	}
 	if r.CPUWeight > 0 {
@@ -166,15 +166,6 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 		}
 	}
 	return res, nil
-}
-
-// quota turns the percentage into a CFS quota and period in µs.
-func (r *Resources) quota() (period uint64, quota int64) {
-	period = r.CPUPeriod
-	if period == 0 {
-		period = DefaultCPUPeriodUS
-	}
-	return period, int64(CPUQuotaUS(r.CPUPercent, period))
 }
 
 func (g *v1Group) paths() []string { return g.dirs }

@@ -196,7 +196,7 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 	if r.CPUPercent > 0 || r.CPUWeight > 0 || r.Cpuset != "" {
 		res.CPU = &cgroup2.CPU{Cpus: r.Cpuset}
 		if r.CPUPercent > 0 {
-			period, quota := r.quota()
+			period, quota := r.Quota()
 			res.CPU.Max = cgroup2.NewCPUMax(&quota, &period)
 		}
 		if r.CPUWeight > 0 {

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"rcon/registry"
 	"strconv"
 	"time"
-
-	"rcon/cgroupfs"
 
 	"golang.org/x/sys/unix"
 )
@@ -200,7 +199,7 @@ func parentOf(proc *os.File, pid string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	f := cgroupfs.StatFields(data)
+	f := registry.StatFields(data)
 	if len(f) < 2 {
 		return 0, false
 	}

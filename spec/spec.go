@@ -28,7 +28,7 @@ type Spec struct {
 	Parent string `json:"parent,omitempty"`
 	// Shared names a group that concurrent runs share: the first creates
 	// it, the others join it, the last one out removes it (see
-	// cgroupfs.Join). Exclusive with Name and WaitAll.
+	// registry.Join). Exclusive with Name and WaitAll.
 	Shared string `json:"shared,omitempty"`
 	// Update writes Resources over the limits of an existing shared group
 	// instead of keeping them (with a warning).
