@@ -161,9 +161,8 @@ func (rg *runGroup) end(s *job) error {
 		}
 		return nil
 	}
-	if err := cleanup(rg.g); err != nil {
-		return err
+	if err := registry.Reclaim(rg.g, rg.rec, true); err != nil {
+		return fail(ExitFailure, "%v", err)
 	}
-	rg.rec.Release()
 	return nil
 }

@@ -114,13 +114,7 @@ func collectDead(seen *Record, kill, lockHeld bool) (n int, done bool, err error
 // collect removes a dead owner's group if it is empty (or kill is set) and
 // then its record. It returns how many processes kept it alive.
 func collect(rec *Record, kill bool) (int, error) {
-	exists := false
-	for _, p := range rec.Paths {
-		if _, err := os.Stat(p); err == nil {
-			exists = true
-		}
-	}
-	if !exists {
+	if !rec.groupExists() {
 		// The owner died before creating the group or after removing it.
 		rec.Release()
 		return 0, nil
@@ -134,17 +128,11 @@ func collect(rec *Record, kill bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(ps) > 0 {
-		if !kill {
-			return len(ps), nil
-		}
-		if err := g.Kill(); err != nil {
-			return len(ps), err
-		}
+	if len(ps) > 0 && !kill {
+		return len(ps), nil
 	}
-	if err := g.Delete(); err != nil {
-		return 0, err
+	if err := Reclaim(g, rec, len(ps) > 0); err != nil {
+		return len(ps), err
 	}
-	rec.Release()
 	return 0, nil
 }

@@ -145,8 +145,8 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		info.Created, info.Limits = true, rec.Limits
 		if move != nil {
 			if rec.Members = move(g); len(rec.Members) == 0 {
-				g.Delete()
-				rec.Release()
+				// The group is empty: it goes with its record.
+				_ = Reclaim(g, rec, false)
 				return nil, info, errors.New("no process was moved")
 			}
 			if err := rec.Update(); err != nil {
@@ -239,18 +239,13 @@ func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
 		return info, err
 	}
 	defer g.Close()
-	if ps, _ := g.Procs(); len(ps) > 0 {
-		info.Killed = len(ps)
-		if err := g.Kill(); err != nil {
-			rec.Update()
-			return info, err
-		}
-	}
-	if err := g.Delete(); err != nil {
+	ps, _ := g.Procs()
+	info.Killed = len(ps)
+	if err := Reclaim(g, rec, len(ps) > 0); err != nil {
+		// Kept without its dead members, for GC.
 		rec.Update()
 		return info, err
 	}
-	rec.Release()
 	info.Removed = true
 	return info, nil
 }
@@ -290,18 +285,13 @@ func collectSharedLocked(name string, kill bool) GCResult {
 		return res
 	}
 	defer g.Close()
-	if ps, _ := g.Procs(); len(ps) > 0 {
-		if !kill {
-			res.Procs = len(ps)
-			res.Err = rec.Update()
-			return res
-		}
-		if res.Err = g.Kill(); res.Err != nil {
-			return res
-		}
+	ps, _ := g.Procs()
+	if len(ps) > 0 && !kill {
+		res.Procs = len(ps)
+		res.Err = rec.Update()
+		return res
 	}
-	if res.Err = g.Delete(); res.Err == nil {
-		rec.Release()
+	if res.Err = Reclaim(g, rec, len(ps) > 0); res.Err == nil {
 		res.Removed = true
 	}
 	return res
