@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"rcon/registry"
 	"strconv"
 	"time"
+
+	"rcon/procfs"
 
 	"golang.org/x/sys/unix"
 )
@@ -199,7 +200,7 @@ func parentOf(proc *os.File, pid string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	f := registry.StatFields(data)
+	f := procfs.StatFields(data)
 	if len(f) < 2 {
 		return 0, false
 	}

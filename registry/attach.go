@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"rcon/cgroupfs"
-	"strconv"
-	"strings"
 
-	"golang.org/x/sys/unix"
+	"rcon/cgroupfs"
+	"rcon/procfs"
 )
 
 // Attach moves the processes pids, with all their threads, into the group
@@ -58,13 +56,12 @@ func attachable(pid int) (Member, error) {
 	if pid <= 1 || pid == os.Getpid() {
 		return Member{}, fmt.Errorf("pid %d: refusing to move it", pid)
 	}
-	start, err := startTime(pid)
+	start, _, err := procfs.StartAndState(pid)
 	if err != nil {
 		return Member{}, fmt.Errorf("pid %d: no such process", pid)
 	}
 	if euid := os.Geteuid(); euid != 0 {
-		var st unix.Stat_t
-		if err := unix.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil || int(st.Uid) != euid {
+		if uid, err := procfs.UID(pid); err != nil || uid != euid {
 			return Member{}, fmt.Errorf("pid %d: not your process (only root moves other users' processes)", pid)
 		}
 	}
@@ -74,8 +71,8 @@ func attachable(pid int) (Member, error) {
 		return Member{}, err
 	}
 	m := Member{Owner: Owner{PID: pid, Start: start, PidNS: view.PidNS}, Attached: true}
-	if data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil {
-		m.Command = strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	if argv, err := procfs.Cmdline(pid); err == nil {
+		m.Command = argv
 	}
 	return m, nil
 }

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"rcon/cgroupfs"
 	"testing"
+
+	"rcon/cgroupfs"
 )
 
 // The other record tests use directories outside the cgroup hierarchies.

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"rcon/cgroupfs"
 	"syscall"
+
+	"rcon/cgroupfs"
 )
 
 // MergeLimits returns old with every limit that r sets written over it.

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 
-	"golang.org/x/sys/unix"
+	"rcon/procfs"
 )
 
 // Owner identifies the rcon process that owns a group. A pid alone can be
@@ -33,15 +32,9 @@ const initPidNS = 0xEFFFFFFC
 // a fresh one (every host pid is missing): rcon names itself, and judges
 // owners, in /proc's terms only.
 var procView = sync.OnceValues(func() (view Owner, err error) {
-	data, err := os.ReadFile("/proc/self/status")
+	nspid, err := procfs.NSpid("self")
 	if err != nil {
 		return view, fmt.Errorf("read /proc/self/status: %w", err)
-	}
-	var nspid []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			nspid = strings.Fields(v)
-		}
 	}
 	if len(nspid) == 0 { // kernels before 4.1: /proc is taken to be ours
 		nspid = []string{strconv.Itoa(os.Getpid())}
@@ -52,20 +45,12 @@ var procView = sync.OnceValues(func() (view Owner, err error) {
 		return view, fmt.Errorf("/proc/self/status: NSpid %q: %w", nspid, err)
 	}
 	if len(nspid) == 1 {
-		view.PidNS, err = pidNSOf("self")
+		view.PidNS, err = procfs.PidNS("self")
 		return view, err
 	}
 	view.PidNS, err = ancestorPidNS(view.PID)
 	return view, err
 })
-
-func pidNSOf(pid string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+pid+"/ns/pid", &st); err != nil {
-		return 0, fmt.Errorf("pid namespace of %s: %w", pid, err)
-	}
-	return st.Ino, nil
-}
 
 // ancestorPidNS finds the pid namespace of /proc when it is not ours: that
 // of the nearest ancestor process /proc shows as being in it (one NSpid
@@ -73,23 +58,17 @@ func pidNSOf(pid string) (uint64, error) {
 // is more privileged).
 func ancestorPidNS(pid int) (uint64, error) {
 	for i := 0; i < 64 && pid > 1; i++ {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		f := StatFields(data)
-		if err != nil || len(f) < 2 {
+		var err error
+		if pid, err = procfs.Parent(pid); err != nil || pid == 0 {
 			break
 		}
-		if pid, err = strconv.Atoi(f[1]); err != nil || pid == 0 {
-			break
-		}
-		status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		nspid, err := procfs.NSpid(strconv.Itoa(pid))
 		if err != nil {
 			break
 		}
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "NSpid:"); ok && len(strings.Fields(v)) == 1 {
-				if ns, err := pidNSOf(strconv.Itoa(pid)); err == nil {
-					return ns, nil
-				}
+		if len(nspid) == 1 {
+			if ns, err := procfs.PidNS(strconv.Itoa(pid)); err == nil {
+				return ns, nil
 			}
 		}
 	}
@@ -102,7 +81,7 @@ func Self() (Owner, error) {
 	if err != nil {
 		return Owner{}, err
 	}
-	if o.Start, err = startTime(o.PID); err != nil {
+	if o.Start, _, err = procfs.StartAndState(o.PID); err != nil {
 		return Owner{}, err
 	}
 	return o, nil
@@ -130,38 +109,6 @@ func (o Owner) Alive() bool {
 	if !o.Visible() {
 		return true
 	}
-	st, state, err := procStat(o.PID)
+	st, state, err := procfs.StartAndState(o.PID)
 	return err == nil && st == o.Start && state != "Z" && state != "X"
-}
-
-func startTime(pid int) (uint64, error) {
-	st, _, err := procStat(pid)
-	return st, err
-}
-
-// procStat reads a process's start time and state from /proc/PID/stat.
-func procStat(pid int) (uint64, string, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, "", err
-	}
-	f := StatFields(data)
-	if len(f) < 20 {
-		return 0, "", fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	st, err := strconv.ParseUint(f[19], 10, 64)
-	return st, f[0], err
-}
-
-// StatFields splits the contents of /proc/PID/stat after the command name
-// (field 2, which may hold spaces and parentheses, so it ends at the last
-// ')'): [0] is the state, [1] the parent pid, [19] the start time. Nil
-// if malformed.
-func StatFields(data []byte) []string {
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
 }

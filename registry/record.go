@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"rcon/cgroupfs"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"rcon/cgroupfs"
 )
 
 // Record is the state file of one group. It is written before the group is

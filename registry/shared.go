@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"rcon/cgroupfs"
 	"slices"
 	"time"
+
+	"rcon/cgroupfs"
 )
 
 // Shared groups (rcon --shared NAME, rcon attach) are kept for a set of
