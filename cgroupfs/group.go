@@ -41,21 +41,30 @@ func Detect() Version {
 	return V1
 }
 
-// backend is what each cgroup version implements. Paths are absolute
-// directories, one per hierarchy on v1 and exactly one on v2.
+// backend is what each kind of group implements: the v1 hierarchies and
+// the v2 unified one, and whatever else can hold a group (systemd scopes).
+// Its verbs are those of containerd's cgroups Manager: create and load
+// (createV1/openV1, createV2/openV2), add a process (add, or enterThread
+// and cgroupFD to start one inside), set resources (update), read
+// accounting (stats, oomKills), kill and delete (remove). Paths are
+// absolute directories, one per hierarchy on v1 and exactly one on v2.
 type backend interface {
 	paths() []string
+	// add moves the process pid, with all its threads, in.
+	add(pid int) error
 	// enterThread moves the calling OS thread into the group (v1 only:
 	// v2 starts children with CLONE_INTO_CGROUP instead).
 	enterThread() error
 	// cgroupFD is a directory fd for CLONE_INTO_CGROUP, or -1.
 	cgroupFD() int
 	procs() ([]int, error)
+	update(r *Resources) error
+	stats() (Stats, error)
+	// oomKills reads only the OOM-kill counter (0 if unreadable).
+	oomKills() uint64
 	kill() error
 	// remove deletes the group; the group must be empty.
 	remove() error
-	stats() (Stats, error)
-	update(r *Resources) error
 	close()
 }
 
@@ -134,27 +143,10 @@ func (g *Group) Stats() (Stats, error) { return g.b.stats() }
 
 // OOMKills reads only the OOM-kill counter: the one figure rcon needs at
 // every exit, at the cost of one small file instead of all the stats.
-func (g *Group) OOMKills() uint64 {
-	name, key := "memory.oom_control", "oom_kill"
-	if g.Version == V2 {
-		name = "memory.events"
-	}
-	for _, d := range g.b.paths() {
-		if kv, err := readKV(d + "/" + name); err == nil {
-			return kv[key]
-		}
-	}
-	return 0
-}
+func (g *Group) OOMKills() uint64 { return g.b.oomKills() }
 
 // Update changes the limits of a live group.
 func (g *Group) Update(r *Resources) error { return g.b.update(r) }
-
-// Populated reports whether any process is left in the group.
-func (g *Group) Populated() bool {
-	p, err := g.b.procs()
-	return err == nil && len(p) > 0
-}
 
 // Kill ends every process in the group and waits (bounded) until the
 // group is empty.
@@ -193,7 +185,7 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("remove group %s: %w", g.Name, err)
 	}
 	removeParents(g.madeParents)
-	RestoreSelf()
+	restoreSelf()
 	return nil
 }
 
@@ -313,14 +305,27 @@ func rmdir(path string) error {
 	return nil
 }
 
-// Add moves the process pid into the group: writing it to cgroup.procs
-// of each of the group's directories moves all its threads at once (v1
-// and v2).
-func (g *Group) Add(pid int) error {
-	for _, d := range g.b.paths() {
+// Add moves the process pid, with all its threads, into the group.
+func (g *Group) Add(pid int) error { return g.b.add(pid) }
+
+// addProc writes pid to cgroup.procs of each of dirs, which moves all its
+// threads at once (v1 and v2).
+func addProc(dirs []string, pid int) error {
+	for _, d := range dirs {
 		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
 			return fmt.Errorf("pid %d: move into %s: %w", pid, d, err)
 		}
 	}
 	return nil
+}
+
+// oomKillsIn reads the "oom_kill" counter of file in the first of dirs
+// that has it.
+func oomKillsIn(dirs []string, file string) uint64 {
+	for _, d := range dirs {
+		if kv, err := readKV(d + "/" + file); err == nil {
+			return kv["oom_kill"]
+		}
+	}
+	return 0
 }

@@ -168,9 +168,11 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 	return res, nil
 }
 
-func (g *v1Group) paths() []string { return g.dirs }
-func (g *v1Group) cgroupFD() int   { return -1 }
-func (g *v1Group) close()          {}
+func (g *v1Group) paths() []string   { return g.dirs }
+func (g *v1Group) add(pid int) error { return addProc(g.dirs, pid) }
+func (g *v1Group) oomKills() uint64  { return oomKillsIn(g.dirs, "memory.oom_control") }
+func (g *v1Group) cgroupFD() int     { return -1 }
+func (g *v1Group) close()            {}
 
 // lendStartSlot raises the pids limit by one for the start thread. On v1
 // a thread counts against pids.max like any task, so the start thread
