@@ -10,13 +10,13 @@ import (
 	"rcon/cgroupfs"
 )
 
-// ErrRecordRefused marks a record whose paths rcon will not act on: they
+// errRecordRefused marks a record whose paths rcon will not act on: they
 // do not name a group of that record's own name, in a hierarchy rcon
 // uses, under the parent it records. Records tell rcon what to kill and
 // remove, and whoever can write the state directory can write them, so
 // they are checked before every use; a refused one is left as it is and
 // reported (rcon gc), never acted on.
-var ErrRecordRefused = errors.New("record refused")
+var errRecordRefused = errors.New("record refused")
 
 // recordCheck is checkRecord; a variable so that the record tests, which
 // use directories outside the cgroup hierarchies, can leave it out.
@@ -32,7 +32,7 @@ var recordCheck = checkRecord
 // can point at to a directory of the record's own name.
 func checkRecord(rec *Record, file string) error {
 	refuse := func(format string, a ...any) error {
-		return fmt.Errorf("%s: %w: %s", file, ErrRecordRefused, fmt.Sprintf(format, a...))
+		return fmt.Errorf("%s: %w: %s", file, errRecordRefused, fmt.Sprintf(format, a...))
 	}
 	if want := strings.TrimSuffix(filepath.Base(file), ".json"); rec.Name != want {
 		return refuse("it names group %q, not %q", rec.Name, want)

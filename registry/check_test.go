@@ -52,7 +52,7 @@ func TestCheckRecordRefusesForeignPaths(t *testing.T) {
 		"made parent":       {Name: "cgi-A", Version: v, Paths: []string{filepath.Join(proj, "cgi-A")}, MadeParents: []string{"/sys/fs/cgroup/x/cgi-A"}},
 	}
 	for what, rec := range bad {
-		if err := checkRecord(&rec, file); !errors.Is(err, ErrRecordRefused) {
+		if err := checkRecord(&rec, file); !errors.Is(err, errRecordRefused) {
 			t.Errorf("%s: %+v: %v, want it refused", what, rec, err)
 		}
 	}

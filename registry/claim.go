@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// ErrNameInUse means a live run already owns a group of that name.
-var ErrNameInUse = errors.New("group name in use")
+// errNameInUse means a live run already owns a group of that name.
+var errNameInUse = errors.New("group name in use")
 
-// Claim writes rec's state file, failing with ErrNameInUse if a live owner
+// claim writes rec's state file, failing with errNameInUse if a live owner
 // holds the name. A record left by a dead owner is collected first. The
 // exclusive publish is what keeps two runs from sharing a name.
-func Claim(rec *Record) error {
+func claim(rec *Record) error {
 	dir := StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("state directory %s: %w", dir, err)
@@ -23,7 +23,7 @@ func Claim(rec *Record) error {
 	if err := checkStateDir(dir); err != nil {
 		return err
 	}
-	// rec.file is set only once the record is ours: a Claim that fails
+	// rec.file is set only once the record is ours: a claim that fails
 	// must not make Release remove the file of the run that holds the name.
 	path := filepath.Join(dir, rec.Name+".json")
 	data, err := json.Marshal(rec)
@@ -48,7 +48,7 @@ func Claim(rec *Record) error {
 			continue // released meanwhile
 		case errors.Is(rerr, errBadRecord):
 			if !removeStale(path, rec.Name, rec.lockHeld) {
-				return fmt.Errorf("%w: %s has an unreadable record (%v), kept until it is %v old", ErrNameInUse, rec.Name, rerr, staleAge)
+				return fmt.Errorf("%w: %s has an unreadable record (%v), kept until it is %v old", errNameInUse, rec.Name, rerr, staleAge)
 			}
 			continue
 		case rerr != nil:
@@ -57,25 +57,25 @@ func Claim(rec *Record) error {
 		if old.Shared {
 			// Shared records change under their lock only.
 			if old.Live() {
-				return fmt.Errorf("%w: %s is a shared group with live members", ErrNameInUse, rec.Name)
+				return fmt.Errorf("%w: %s is a shared group with live members", errNameInUse, rec.Name)
 			}
 			collect := collectShared
 			if rec.lockHeld {
 				collect = collectSharedLocked
 			}
 			if r := collect(rec.Name, false); r.Err != nil || r.Procs > 0 {
-				return fmt.Errorf("%w: %s is a shared group left with %d process(es)", ErrNameInUse, rec.Name, r.Procs)
+				return fmt.Errorf("%w: %s is a shared group left with %d process(es)", errNameInUse, rec.Name, r.Procs)
 			}
 			continue
 		}
 		if old.Owner.Alive() {
-			return fmt.Errorf("%w: %s is run by pid %d", ErrNameInUse, rec.Name, old.Owner.PID)
+			return fmt.Errorf("%w: %s is run by pid %d", errNameInUse, rec.Name, old.Owner.PID)
 		}
 		if n, _, err := collectDead(old, false, rec.lockHeld); err != nil || n > 0 {
-			return fmt.Errorf("%w: %s is left by a dead rcon and still busy (%d process(es)): %v", ErrNameInUse, rec.Name, n, err)
+			return fmt.Errorf("%w: %s is left by a dead rcon and still busy (%d process(es)): %v", errNameInUse, rec.Name, n, err)
 		}
 	}
-	return fmt.Errorf("%w: %s", ErrNameInUse, rec.Name)
+	return fmt.Errorf("%w: %s", errNameInUse, rec.Name)
 }
 
 // publish makes path a record holding data, or fails with EEXIST if path

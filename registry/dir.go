@@ -11,13 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StateEnv overrides the state directory.
-const StateEnv = "RCON_STATE_DIR"
+// stateEnv overrides the state directory.
+const stateEnv = "RCON_STATE_DIR"
 
 // StateDir is where records live: $RCON_STATE_DIR, else /run/rcon for
 // root, else $XDG_RUNTIME_DIR/rcon, else /tmp/rcon-UID.
 func StateDir() string {
-	if d := os.Getenv(StateEnv); d != "" {
+	if d := os.Getenv(stateEnv); d != "" {
 		return d
 	}
 	if os.Geteuid() == 0 {
@@ -42,7 +42,7 @@ func checkStateDir(dir string) error {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("state directory %s: not a directory (a symlink?)", dir)
 	case int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("state directory %s: owned by uid %d, not by us (%d); remove it or set %s", dir, st.Uid, os.Geteuid(), StateEnv)
+		return fmt.Errorf("state directory %s: owned by uid %d, not by us (%d); remove it or set %s", dir, st.Uid, os.Geteuid(), stateEnv)
 	case st.Mode&0o022 != 0:
 		return fmt.Errorf("state directory %s: writable by others (mode %o); chmod go-w it", dir, st.Mode&0o777)
 	}
@@ -55,11 +55,11 @@ func checkStateDir(dir string) error {
 // place by an older rcon may still be.
 const staleAge = 5 * time.Second
 
-// claimTempPrefix names the temporary files Claim publishes records from.
+// claimTempPrefix names the temporary files claim publishes records from.
 const claimTempPrefix = ".claim-"
 
 // stateFiles lists the records' paths, sorted (ReadDir sorts), and the
-// temporary files Claim publishes them from.
+// temporary files claim publishes them from.
 func stateFiles() (records, temps []string, err error) {
 	dir := StateDir()
 	if err := checkStateDir(dir); err != nil {
@@ -83,7 +83,7 @@ func stateFiles() (records, temps []string, err error) {
 	return records, temps, nil
 }
 
-// sweepTemps removes Claim's temporary files left by writers killed
+// sweepTemps removes claim's temporary files left by writers killed
 // before removing them. Each is used by its writer for microseconds; one
 // that is stale has none left, and a writer merely stopped that long
 // finds its link failing and tries again.

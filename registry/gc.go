@@ -53,12 +53,12 @@ func GC(kill bool, max int) ([]GCResult, error) {
 			}
 			continue
 		}
-		if errors.Is(err, ErrRecordRefused) {
+		if errors.Is(err, errRecordRefused) {
 			name := strings.TrimSuffix(filepath.Base(f), ".json")
 			out = append(out, GCResult{Record: &Record{Name: name}, Err: fmt.Errorf("%w; nothing was done with it (remove the file once you know who wrote it)", err)})
 			continue
 		}
-		if err == nil && max == 0 && !rec.Shared && !rec.Owner.Visible() {
+		if err == nil && max == 0 && !rec.Shared && !rec.Owner.visible() {
 			out = append(out, GCResult{Record: rec, Foreign: true})
 			continue
 		}

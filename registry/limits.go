@@ -10,8 +10,8 @@ import (
 	"rcon/cgroupfs"
 )
 
-// MergeLimits returns old with every limit that r sets written over it.
-func MergeLimits(old, r cgroupfs.Resources) cgroupfs.Resources {
+// mergeLimits returns old with every limit that r sets written over it.
+func mergeLimits(old, r cgroupfs.Resources) cgroupfs.Resources {
 	out := old
 	if r.CPUPercent > 0 {
 		out.CPUPercent = r.CPUPercent
@@ -56,8 +56,8 @@ func sameLimits(a, b cgroupfs.Resources) bool {
 	return string(ja) == string(jb)
 }
 
-// Find returns the record of a live group by name, and the group.
-func Find(name string) (*Record, *cgroupfs.Group, error) {
+// find returns the record of a live group by name, and the group.
+func find(name string) (*Record, *cgroupfs.Group, error) {
 	if err := cgroupfs.ValidName(name); err != nil {
 		return nil, nil, err
 	}
@@ -85,13 +85,13 @@ var ErrBelowUsage = errors.New("memory limit below current usage")
 func checkMergedQuota(name string, merged *cgroupfs.Resources) error {
 	if period, quota := merged.Quota(); merged.CPUPercent > 0 && quota < cgroupfs.MinCPUQuotaUS {
 		return fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
-			ErrBadLimits, name, merged.CPUPercent, period, quota, cgroupfs.MinCPUQuotaUS)
+			errBadLimits, name, merged.CPUPercent, period, quota, cgroupfs.MinCPUQuotaUS)
 	}
 	return nil
 }
 
-// ErrBadLimits is a limit the kernel would refuse, found before writing it.
-var ErrBadLimits = errors.New("invalid limits")
+// errBadLimits is a limit the kernel would refuse, found before writing it.
+var errBadLimits = errors.New("invalid limits")
 
 // SetLimits writes the limits r sets over those of the live group name
 // and records them, under the name's lock. A hard memory limit below the
@@ -107,12 +107,12 @@ func SetLimits(name string, r *cgroupfs.Resources, force bool) (*Record, error) 
 		return nil, err
 	}
 	defer l.unlock()
-	rec, g, err := Find(name)
+	rec, g, err := find(name)
 	if err != nil {
 		return nil, err
 	}
 	defer g.Close()
-	merged := MergeLimits(rec.Limits, *r)
+	merged := mergeLimits(rec.Limits, *r)
 	if err := checkMergedQuota(name, &merged); err != nil {
 		return nil, err
 	}

@@ -87,9 +87,9 @@ func Self() (Owner, error) {
 	return o, nil
 }
 
-// Visible tells whether this process can judge the owner: its pid is of
+// visible tells whether this process can judge the owner: its pid is of
 // the pid namespace this process's /proc shows.
-func (o Owner) Visible() bool {
+func (o Owner) visible() bool {
 	view, err := procView()
 	if err != nil {
 		return false
@@ -106,7 +106,7 @@ func (o Owner) Visible() bool {
 // of another pid namespace than this process's /proc cannot be looked up,
 // so it counts as alive: nothing of its is ever collected from here.
 func (o Owner) Alive() bool {
-	if !o.Visible() {
+	if !o.visible() {
 		return true
 	}
 	st, state, err := procfs.StartAndState(o.PID)

@@ -22,8 +22,10 @@ type Record struct {
 	Version cgroupfs.Version `json:"version"`
 	Paths   []string         `json:"paths"`
 	// MadeParents lists the Paths whose parent directory rcon may remove
-	// once empty (see Group). OwnParent is what rcons before it wrote:
-	// true meant all of them.
+	// once empty (see cgroupfs.Group). OwnParent is read for records that
+	// have no MadeParents (written before that field existed, by a run
+	// that may outlive an upgrade): true means all of the Paths, so such
+	// a group is still collected with its parents.
 	MadeParents []string           `json:"made_parents,omitempty"`
 	OwnParent   bool               `json:"own_parent,omitempty"`
 	Owner       Owner              `json:"owner"`
@@ -40,7 +42,7 @@ type Record struct {
 	// another is told from Paths, which records of every version have.
 	Parent string `json:"parent,omitempty"`
 	file   string
-	// lockHeld: the caller holds the name's lock (join), so Claim must not
+	// lockHeld: the caller holds the name's lock (join), so claim must not
 	// take it again: a second flock on the file blocks even in the same
 	// process.
 	lockHeld bool
@@ -71,7 +73,7 @@ func (rec *Record) Live() bool {
 // Update rewrites an existing record in one step, for readers and for
 // its owner alike: the new content is swapped in (RENAME_EXCHANGE), so if
 // the owner removed the record meanwhile nothing is re-created and the
-// error wraps os.ErrNotExist. Callers hold the name's lock (shared.go),
+// error wraps os.ErrNotExist. Callers hold the name's lock (lock.go),
 // which is what makes one fixed temporary name safe; one left by a caller
 // killed here is overwritten by the next, or swept by rcon gc.
 func (rec *Record) Update() error {

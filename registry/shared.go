@@ -104,7 +104,7 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		return nil, info, fmt.Errorf("state of %s: %w", name, err)
 	case !rec.Shared && rec.Owner.Alive():
 		if move == nil {
-			return nil, info, fmt.Errorf("%w: %s is the group of a single run (pid %d), not a shared one", ErrNameInUse, name, rec.Owner.PID)
+			return nil, info, fmt.Errorf("%w: %s is the group of a single run (pid %d), not a shared one", errNameInUse, name, rec.Owner.PID)
 		}
 		// attach --name: the processes join that run's group and end
 		// with it.
@@ -119,7 +119,7 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		return g, info, nil
 	case !rec.Shared:
 		if n, err := collect(rec, false); err != nil || n > 0 {
-			return nil, info, fmt.Errorf("%w: %s is left by a dead rcon with %d process(es) (rcon gc --kill ends them)", ErrNameInUse, name, n)
+			return nil, info, fmt.Errorf("%w: %s is left by a dead rcon with %d process(es) (rcon gc --kill ends them)", errNameInUse, name, n)
 		}
 		rec = nil
 	}
@@ -162,9 +162,9 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		return nil, info, err
 	}
 	info.ParentIgnored, info.Parent = parentIgnored(parent, rec)
-	if !r.Empty() && !sameLimits(MergeLimits(rec.Limits, *r), rec.Limits) {
+	if !r.Empty() && !sameLimits(mergeLimits(rec.Limits, *r), rec.Limits) {
 		if update {
-			merged := MergeLimits(rec.Limits, *r)
+			merged := mergeLimits(rec.Limits, *r)
 			if err := checkMergedQuota(name, &merged); err != nil {
 				return nil, info, err
 			}
@@ -226,7 +226,7 @@ func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
 		return info, fmt.Errorf("%s is not a shared group", name)
 	}
 	if joined != nil && !slices.Equal(rec.Paths, joined) {
-		return info, fmt.Errorf("%s: %w: its paths %v are not those of the group this run joined (%v)", rec.file, ErrRecordRefused, rec.Paths, joined)
+		return info, fmt.Errorf("%s: %w: its paths %v are not those of the group this run joined (%v)", rec.file, errRecordRefused, rec.Paths, joined)
 	}
 	if rec.Members = pruneMembers(rec.Members, &self); len(rec.Members) > 0 {
 		return info, rec.Update()
