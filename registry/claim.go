@@ -16,11 +16,8 @@ var errNameInUse = errors.New("group name in use")
 // holds the name. A record left by a dead owner is collected first. The
 // exclusive publish is what keeps two runs from sharing a name.
 func claim(rec *Record) error {
-	dir := StateDir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	if err := checkStateDir(dir); err != nil {
+	dir, err := makeStateDir()
+	if err != nil {
 		return err
 	}
 	// rec.file is set only once the record is ours: a claim that fails

@@ -29,6 +29,16 @@ func StateDir() string {
 	return fmt.Sprintf("/tmp/rcon-%d", os.Geteuid())
 }
 
+// makeStateDir makes the state directory if it is missing and checks it
+// (see checkStateDir), for a caller about to write to it.
+func makeStateDir() (string, error) {
+	dir := StateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state directory %s: %w", dir, err)
+	}
+	return dir, checkStateDir(dir)
+}
+
 // checkStateDir refuses a state directory that is a symlink, or that
 // someone else owns or may write: its records tell rcon gc what to kill
 // and remove, and the non-root default (/tmp/rcon-UID) is a name anyone

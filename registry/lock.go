@@ -15,11 +15,8 @@ import (
 type nameLock struct{ f *os.File }
 
 func lockName(name string) (*nameLock, error) {
-	dir := StateDir()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state directory %s: %w", dir, err)
-	}
-	if err := checkStateDir(dir); err != nil {
+	dir, err := makeStateDir()
+	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, name+".lock")
