@@ -16,7 +16,7 @@ import (
 // Mountpoint is where the cgroup filesystems live.
 const Mountpoint = "/sys/fs/cgroup"
 
-// ParentEnv overrides the default parent group (see DefaultParent).
+// ParentEnv overrides the default parent group (see Create).
 const ParentEnv = "RCON_PARENT"
 
 // ProjectParent is the directory rcon creates to hold its groups when no
