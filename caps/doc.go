@@ -9,6 +9,8 @@
 //	(*Plan).ApplyToThread, (*Plan).Ambient        put a locked thread in that state; ambient for SysProcAttr
 //	Status, ReadStatus, ParseStatus, FormatStatus /proc/PID/status, for `capcon show`
 //	ReadSecurebits, SecurebitNames                securebits of the calling thread
+//	HasEffective                                  one capability of the calling thread
+//	DropAmbientAllThreads, ProbeAllThreads, ErrCgo ambient and inheritable sets of every thread (nsjail's init)
 //
 // Why a locked thread: capabilities, the bounding set, securebits and
 // no_new_privs are per thread, and a child forked from a thread inherits

@@ -11,11 +11,11 @@ import (
 	"syscall"
 )
 
-// SelfLeaf is the group rcon moves itself into when it is the only process
+// selfLeaf is the group rcon moves itself into when it is the only process
 // in the root group of a container's cgroup namespace (see readyViewRoot).
-const SelfLeaf = "rcon.self"
+const selfLeaf = "rcon.self"
 
-// selfMove remembers that this rcon moved itself into SelfLeaf and which
+// selfMove remembers that this rcon moved itself into selfLeaf and which
 // controllers it then enabled in the root, so that the last step of its
 // run can put both back.
 var selfMove *struct {
@@ -74,7 +74,7 @@ func readyViewRoot(root string, r *Resources) error {
 		return fmt.Errorf("cgroup v2: cannot enable %s beneath this cgroup namespace's root group (a container's): it holds processes (pids %s), and the \"no internal processes\" rule forbids controllers for its children; move them into a leaf group, run rcon as the container's first process, or pass --parent a group with the controllers enabled",
 			strings.Join(add, " "), strings.Join(strings.Fields(string(procs)), " "))
 	}
-	leaf := filepath.Join(root, SelfLeaf)
+	leaf := filepath.Join(root, selfLeaf)
 	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create %s: %w", leaf, err)
 	}
@@ -90,19 +90,19 @@ func readyViewRoot(root string, r *Resources) error {
 	selfMove = move
 	plus := "+" + strings.Join(add, " +")
 	if err := os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), []byte(plus), 0); err != nil {
-		RestoreSelf()
+		restoreSelf()
 		return fmt.Errorf("enable %s in %s: %w", plus, root, err)
 	}
 	move.enabled = add
 	return nil
 }
 
-// RestoreSelf undoes readyViewRoot once rcon's groups are gone: the
+// restoreSelf undoes readyViewRoot once rcon's groups are gone: the
 // controllers it enabled are disabled again, rcon moves back to the root
 // and its leaf is removed, leaving the container's group as it was. While
 // another run still uses a controller (the kernel refuses with EBUSY) all
 // of it stays, for that run. A no-op when rcon did not move.
-func RestoreSelf() {
+func restoreSelf() {
 	m := selfMove
 	if m == nil {
 		return

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 // Mountpoint is where the cgroup filesystems live.
 const Mountpoint = "/sys/fs/cgroup"
 
-// ParentEnv overrides the default parent group (see DefaultParent).
+// ParentEnv overrides the default parent group (see Create).
 const ParentEnv = "RCON_PARENT"
 
 // ProjectParent is the directory rcon creates to hold its groups when no
@@ -39,21 +41,30 @@ func Detect() Version {
 	return V1
 }
 
-// backend is what each cgroup version implements. Paths are absolute
-// directories, one per hierarchy on v1 and exactly one on v2.
+// backend is what each kind of group implements: the v1 hierarchies and
+// the v2 unified one, and whatever else can hold a group (systemd scopes).
+// Its verbs are those of containerd's cgroups Manager: create and load
+// (createV1/openV1, createV2/openV2), add a process (add, or enterThread
+// and cgroupFD to start one inside), set resources (update), read
+// accounting (stats, oomKills), kill and delete (remove). Paths are
+// absolute directories, one per hierarchy on v1 and exactly one on v2.
 type backend interface {
 	paths() []string
+	// add moves the process pid, with all its threads, in.
+	add(pid int) error
 	// enterThread moves the calling OS thread into the group (v1 only:
 	// v2 starts children with CLONE_INTO_CGROUP instead).
 	enterThread() error
 	// cgroupFD is a directory fd for CLONE_INTO_CGROUP, or -1.
 	cgroupFD() int
 	procs() ([]int, error)
+	update(r *Resources) error
+	stats() (Stats, error)
+	// oomKills reads only the OOM-kill counter (0 if unreadable).
+	oomKills() uint64
 	kill() error
 	// remove deletes the group; the group must be empty.
 	remove() error
-	stats() (Stats, error)
-	update(r *Resources) error
 	close()
 }
 
@@ -132,27 +143,10 @@ func (g *Group) Stats() (Stats, error) { return g.b.stats() }
 
 // OOMKills reads only the OOM-kill counter: the one figure rcon needs at
 // every exit, at the cost of one small file instead of all the stats.
-func (g *Group) OOMKills() uint64 {
-	name, key := "memory.oom_control", "oom_kill"
-	if g.Version == V2 {
-		name = "memory.events"
-	}
-	for _, d := range g.b.paths() {
-		if kv, err := readKV(d + "/" + name); err == nil {
-			return kv[key]
-		}
-	}
-	return 0
-}
+func (g *Group) OOMKills() uint64 { return g.b.oomKills() }
 
 // Update changes the limits of a live group.
 func (g *Group) Update(r *Resources) error { return g.b.update(r) }
-
-// Populated reports whether any process is left in the group.
-func (g *Group) Populated() bool {
-	p, err := g.b.procs()
-	return err == nil && len(p) > 0
-}
 
 // Kill ends every process in the group and waits (bounded) until the
 // group is empty.
@@ -191,7 +185,7 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("remove group %s: %w", g.Name, err)
 	}
 	removeParents(g.madeParents)
-	RestoreSelf()
+	restoreSelf()
 	return nil
 }
 
@@ -212,15 +206,38 @@ func parentDir(p string) string {
 	return p
 }
 
+// Placement is where Create is about to make a group, told to its Claim
+// before any directory is made.
+type Placement struct {
+	Version Version
+	Paths   []string
+	// MadeParents are the Paths whose parent directory is rcon's to
+	// remove once empty (see Group).
+	MadeParents []string
+	// Parent is the parent as asked, $RCON_PARENT applied ("": the
+	// default).
+	Parent string
+}
+
+// CreateOptions are what Create needs beyond the group's name and limits.
+type CreateOptions struct {
+	// Claim, when not nil, is called once the group's directories are
+	// known and before any is made; its error ends Create. The registry
+	// claims the group's record there, so that a crash at any point
+	// leaves a record that GC can act on.
+	Claim func(Placement) error
+	// Shared: the group is for several runs. On v1 a start slot is then
+	// never lent (see LendStartSlot): raising a shared group's limit
+	// while one member starts would lend the slot to the others too.
+	Shared bool
+}
+
 // Create makes a group named name with limits r under parent: a relative
 // parent ("jobs") lies beneath the caller's own cgroup, an absolute one
 // ("/jobs") is from the cgroup root; empty means $RCON_PARENT, else the
 // project's own parent: "rcon" under the caller's cgroup on v1, /rcon on v2.
-//
-// When rec is not nil, its state file is claimed (see Claim) once the
-// group's directories are known and before any is made, so a crash at any
-// point leaves a record that GC can act on. On error nothing is left.
-func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
+// On error nothing is left.
+func Create(parent, name string, r *Resources, opt CreateOptions) (*Group, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
@@ -236,12 +253,10 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 	// (the project's, or one it makes because it is missing).
 	claim := func(paths, made []string) error {
 		g.madeParents = made
-		if rec == nil {
+		if opt.Claim == nil {
 			return nil
 		}
-		rec.Name, rec.Version, rec.Paths, rec.MadeParents, rec.Limits = name, g.Version, paths, made, *r
-		rec.Parent = place.given
-		return Claim(rec)
+		return opt.Claim(Placement{Version: g.Version, Paths: paths, MadeParents: made, Parent: place.given})
 	}
 	if g.Version == V2 {
 		g.b, err = createV2(place, name, r, claim)
@@ -249,17 +264,12 @@ func Create(parent, name string, r *Resources, rec *Record) (*Group, error) {
 		g.b, err = createV1(place, name, r, claim)
 	}
 	if err != nil {
-		if rec != nil && rec.file != "" && !errors.Is(err, ErrNameInUse) {
-			rec.Release()
-		}
 		if errors.Is(err, os.ErrPermission) && os.Geteuid() != 0 {
 			err = fmt.Errorf("%w (cgroup limits need root, or a cgroup delegated to you: --parent or %s)", err, ParentEnv)
 		}
 		return nil, err
 	}
-	if b, ok := g.b.(*v1Group); ok && (rec == nil || !rec.Shared) {
-		// Only a group of one run: raising a shared group's limit while
-		// one member starts would lend the slot to the others too.
+	if b, ok := g.b.(*v1Group); ok && !opt.Shared {
 		b.startPids = r.Pids
 	}
 	return g, nil
@@ -293,4 +303,29 @@ func rmdir(path string) error {
 		return &os.PathError{Op: "rmdir", Path: path, Err: err}
 	}
 	return nil
+}
+
+// Add moves the process pid, with all its threads, into the group.
+func (g *Group) Add(pid int) error { return g.b.add(pid) }
+
+// addProc writes pid to cgroup.procs of each of dirs, which moves all its
+// threads at once (v1 and v2).
+func addProc(dirs []string, pid int) error {
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("pid %d: move into %s: %w", pid, d, err)
+		}
+	}
+	return nil
+}
+
+// oomKillsIn reads the "oom_kill" counter of file in the first of dirs
+// that has it.
+func oomKillsIn(dirs []string, file string) uint64 {
+	for _, d := range dirs {
+		if kv, err := readKV(d + "/" + file); err == nil {
+			return kv["oom_kill"]
+		}
+	}
+	return 0
 }

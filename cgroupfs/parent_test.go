@@ -24,6 +24,13 @@ func ownFromProc(t *testing.T) map[string]string {
 	return m
 }
 
+// placed is a group as its record tells where it is.
+type placed struct {
+	Name    string
+	Version Version
+	Paths   []string
+}
+
 // A joiner is warned only when its parent, resolved as Create resolves
 // it, names another directory than the one the group lives in: not for
 // another spelling, not for a record written before parents were
@@ -33,8 +40,8 @@ func TestJoinerParentComparedByDirectory(t *testing.T) {
 	own := ownFromProc(t)
 	// A v1 group made under parent (relative: beneath the caller's own
 	// cgroup in each hierarchy), as Create lays it out.
-	v1Rec := func(parent string) *Record {
-		rec := &Record{Name: "g", Version: V1}
+	v1Rec := func(parent string) *placed {
+		rec := &placed{Name: "g", Version: V1}
 		for _, s := range v1Subsystems(&Resources{}) {
 			c := string(s.Name())
 			root := filepath.Join(Mountpoint, c)
@@ -52,13 +59,13 @@ func TestJoinerParentComparedByDirectory(t *testing.T) {
 		}
 		return rec
 	}
-	v2Rec := &Record{Name: "g", Version: V2, Paths: []string{"/sys/fs/cgroup/rcon/g"}}
+	v2Rec := &placed{Name: "g", Version: V2, Paths: []string{"/sys/fs/cgroup/rcon/g"}}
 	abs := filepath.Join(own["memory"], "jobs") // "jobs", spelled from the root
 	for _, c := range []struct {
 		what   string
 		joiner string
 		env    string
-		rec    *Record
+		rec    *placed
 		warn   bool
 	}{
 		{"same relative parent", "jobs", "", v1Rec("jobs"), false},
@@ -74,13 +81,13 @@ func TestJoinerParentComparedByDirectory(t *testing.T) {
 		{"v2 default", "", "", v2Rec, false},
 		{"v2 default spelled out", "/rcon/", "", v2Rec, false},
 		{"v2 other", "/jobs", "", v2Rec, true},
-		{"nothing recorded", "other", "", &Record{Name: "g", Version: V1}, false},
+		{"nothing recorded", "other", "", &placed{Name: "g", Version: V1}, false},
 		// A joiner in another cgroup (another login session) that asks
 		// for no parent chose no place, so it is not warned.
 		{"no parent asked, group elsewhere", "", "", v1Rec("other"), false},
 	} {
 		t.Setenv(ParentEnv, c.env)
-		warn, dir := parentIgnored(c.joiner, c.rec)
+		warn, dir := ParentMoved(c.joiner, c.rec.Version, c.rec.Paths)
 		if warn != c.warn {
 			t.Errorf("%s: joiner %q (RCON_PARENT %q), group at %v: warned %v, want %v", c.what, c.joiner, c.env, c.rec.Paths, warn, c.warn)
 		}

@@ -21,6 +21,15 @@ const (
 // over a period of periodUS microseconds.
 func CPUQuotaUS(pct float64, periodUS uint64) float64 { return pct * float64(periodUS) / 100 }
 
+// Quota turns the percentage into a CFS quota and period in µs.
+func (r *Resources) Quota() (period uint64, quota int64) {
+	period = r.CPUPeriod
+	if period == 0 {
+		period = DefaultCPUPeriodUS
+	}
+	return period, int64(CPUQuotaUS(r.CPUPercent, period))
+}
+
 // Resources are the limits of one group. A zero field means "no limit",
 // so the zero value limits nothing.
 type Resources struct {

@@ -53,9 +53,9 @@ func ParseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// ParseDevice turns "/dev/sda", "8:0" into a major/minor pair. A path must
+// parseDevice turns "/dev/sda", "8:0" into a major/minor pair. A path must
 // name a block device.
-func ParseDevice(dev string) (major, minor int64, err error) {
+func parseDevice(dev string) (major, minor int64, err error) {
 	if strings.HasPrefix(dev, "/") {
 		var st unix.Stat_t
 		if err := unix.Stat(dev, &st); err != nil {
@@ -95,7 +95,7 @@ func ParseIOLimit(kind IOKind, s string) (IOLimit, error) {
 // NewIOLimit builds a limit from a device and a rate given separately, as
 // profiles write them ({ "/dev/sda" = "10M" }).
 func NewIOLimit(kind IOKind, dev, rate string) (IOLimit, error) {
-	ma, mi, err := ParseDevice(dev)
+	ma, mi, err := parseDevice(dev)
 	if err != nil {
 		return IOLimit{}, err
 	}

@@ -117,7 +117,7 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 		res.CPU = &specs.LinuxCPU{}
 	}
 	if r.CPUPercent > 0 {
-		period, quota := r.quota()
+		period, quota := r.Quota()
 		res.CPU.Period, res.CPU.Quota = &period, &quota
 	}
 	if r.CPUWeight > 0 {
@@ -168,18 +168,11 @@ func v1Spec(r *Resources) (*specs.LinuxResources, error) {
 	return res, nil
 }
 
-// quota turns the percentage into a CFS quota and period in µs.
-func (r *Resources) quota() (period uint64, quota int64) {
-	period = r.CPUPeriod
-	if period == 0 {
-		period = DefaultCPUPeriodUS
-	}
-	return period, int64(CPUQuotaUS(r.CPUPercent, period))
-}
-
-func (g *v1Group) paths() []string { return g.dirs }
-func (g *v1Group) cgroupFD() int   { return -1 }
-func (g *v1Group) close()          {}
+func (g *v1Group) paths() []string   { return g.dirs }
+func (g *v1Group) add(pid int) error { return addProc(g.dirs, pid) }
+func (g *v1Group) oomKills() uint64  { return oomKillsIn(g.dirs, "memory.oom_control") }
+func (g *v1Group) cgroupFD() int     { return -1 }
+func (g *v1Group) close()            {}
 
 // lendStartSlot raises the pids limit by one for the start thread. On v1
 // a thread counts against pids.max like any task, so the start thread

@@ -67,7 +67,7 @@ func createV2(place *parentPlace, name string, r *Resources, claim func(paths, m
 		}
 	}
 	if err := makeV2Leaf(pdir, dir, own, func() error { return enableControllers(pdir, r) }); err != nil {
-		RestoreSelf()
+		restoreSelf()
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("group %s already exists (%s)", name, dir)
 		}
@@ -83,7 +83,7 @@ func createV2(place *parentPlace, name string, r *Resources, claim func(paths, m
 		_ = rmdir(dir)
 		if own {
 			_ = rmdir(pdir)
-			RestoreSelf()
+			restoreSelf()
 		}
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}
@@ -196,7 +196,7 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 	if r.CPUPercent > 0 || r.CPUWeight > 0 || r.Cpuset != "" {
 		res.CPU = &cgroup2.CPU{Cpus: r.Cpuset}
 		if r.CPUPercent > 0 {
-			period, quota := r.quota()
+			period, quota := r.Quota()
 			res.CPU.Max = cgroup2.NewCPUMax(&quota, &period)
 		}
 		if r.CPUWeight > 0 {
@@ -228,7 +228,9 @@ func v2Resources(r *Resources) *cgroup2.Resources {
 	return res
 }
 
-func (g *v2Group) paths() []string { return []string{g.dir} }
+func (g *v2Group) paths() []string   { return []string{g.dir} }
+func (g *v2Group) add(pid int) error { return addProc([]string{g.dir}, pid) }
+func (g *v2Group) oomKills() uint64  { return oomKillsIn([]string{g.dir}, "memory.events") }
 
 // enterThread has nothing to do while the fd is open: the command is born
 // in the group through it (CLONE_INTO_CGROUP). Without it a thread cannot

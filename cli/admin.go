@@ -12,11 +12,12 @@ import (
 	"unicode/utf8"
 
 	"rcon/cgroupfs"
+	"rcon/registry"
 )
 
 // GC implements `rcon gc`: remove groups whose rcon is gone.
 func GC(tool string, kill bool) int {
-	res, err := cgroupfs.GC(kill, 0)
+	res, err := registry.GC(kill, 0)
 	if err != nil {
 		return Exit(tool, err)
 	}
@@ -114,7 +115,7 @@ func PS(tool string, asJSON bool) int {
 
 // psRows reads the records and each live group's usage.
 func psRows() ([]psRow, error) {
-	recs, err := cgroupfs.Records()
+	recs, err := registry.Records()
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"rcon/cgroupfs"
+	"rcon/registry"
 	"rcon/spec"
 )
 
@@ -38,8 +39,8 @@ func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 			return Exit(tool, usage("--name: %v", err))
 		}
 	}
-	_, _ = cgroupfs.GC(false, 32)
-	g, info, errs, err := cgroupfs.Attach(c.Parent, c.Name, &r, c.PIDs, c.Update)
+	_, _ = registry.GC(false, 32)
+	g, info, errs, err := registry.Attach(c.Parent, c.Name, &r, c.PIDs, c.Update)
 	for _, e := range errs {
 		fmt.Fprintf(os.Stderr, "%s: attach: %v\n", tool, e)
 	}
@@ -72,7 +73,7 @@ type SetCmd struct {
 
 // Run changes the limits the flags set, leaves the others, and records
 // them so rcon ps shows them. A memory limit below the current usage is
-// refused with status 1 (see cgroupfs.SetLimits).
+// refused with status 1 (see registry.SetLimits).
 func (c *SetCmd) Run(tool string, ctx *kong.Context) int {
 	set := explicit(ctx)
 	lim, err := c.Limits.layer(set)
@@ -83,8 +84,8 @@ func (c *SetCmd) Run(tool string, ctx *kong.Context) int {
 	if r.Empty() && !set["cpu-period"] {
 		return Exit(tool, usage("set %s: give at least one limit (--cpu, --mem, --pids, ...)", c.Name))
 	}
-	rec, err := cgroupfs.SetLimits(c.Name, &r, c.Force)
-	if errors.Is(err, cgroupfs.ErrBelowUsage) {
+	rec, err := registry.SetLimits(c.Name, &r, c.Force)
+	if errors.Is(err, registry.ErrBelowUsage) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", tool, err)
 		return 1
 	}

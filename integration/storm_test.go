@@ -145,7 +145,7 @@ func TestSIGKILLStorm(t *testing.T) {
 	}
 	// A writer killed between creating and linking its temporary file
 	// leaves it behind; gc removes such files only once they are old
-	// enough (cgroupfs.staleAge, 5 s) not to be in use. Not records, but
+	// enough (registry.staleAge, 5 s) not to be in use. Not records, but
 	// litter that must go too.
 	ents, _ := os.ReadDir(os.Getenv("RCON_STATE_DIR"))
 	for _, e := range ents {

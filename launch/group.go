@@ -7,22 +7,23 @@ import (
 	"time"
 
 	"rcon/cgroupfs"
+	"rcon/registry"
 )
 
 // runGroup is the group one run uses: its own (created and removed by the
 // run) or a shared one (joined and left).
 type runGroup struct {
 	g      *cgroupfs.Group
-	rec    *cgroupfs.Record // own group
+	rec    *registry.Record // own group
 	shared string           // shared group's name
-	self   cgroupfs.Owner
+	self   registry.Owner
 	oom0   uint64 // the shared group's OOM kills when this run joined
 }
 
 // openGroup sweeps orphans of killed runs (bounded), then creates the
 // run's group or joins the shared one.
 func (s *job) openGroup() (*runGroup, error) {
-	_, _ = cgroupfs.GC(false, gcPerStart)
+	_, _ = registry.GC(false, gcPerStart)
 	if s.Shared == "" {
 		g, rec, err := s.createGroup()
 		if err != nil {
@@ -30,11 +31,11 @@ func (s *job) openGroup() (*runGroup, error) {
 		}
 		return &runGroup{g: g, rec: rec}, nil
 	}
-	self, err := cgroupfs.Self()
+	self, err := registry.Self()
 	if err != nil {
 		return nil, fmt.Errorf("identify self: %w", err)
 	}
-	g, info, err := cgroupfs.Join(s.Parent, s.Shared, &s.limits, cgroupfs.Member{Owner: self, Command: s.Argv}, s.Update)
+	g, info, err := registry.Join(s.Parent, s.Shared, &s.limits, registry.Member{Owner: self, Command: s.Argv}, s.Update)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func (s *job) hideState() {
 	if ns := *s.jail; ns.Normalize() != nil || !ns.Mount {
 		return // no mount namespace (binds, tmpfs and chroot imply one)
 	}
-	dir, err := filepath.Abs(cgroupfs.StateDir())
+	dir, err := filepath.Abs(registry.StateDir())
 	if err != nil {
 		return
 	}
@@ -90,8 +91,8 @@ func (s *job) groupOptional() bool {
 }
 
 // createGroup names the group, records its owner and makes it.
-func (s *job) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
-	owner, err := cgroupfs.Self()
+func (s *job) createGroup() (*cgroupfs.Group, *registry.Record, error) {
+	owner, err := registry.Self()
 	if err != nil {
 		return nil, nil, fmt.Errorf("identify self: %w", err)
 	}
@@ -101,8 +102,8 @@ func (s *job) createGroup() (*cgroupfs.Group, *cgroupfs.Record, error) {
 		// start time makes it unique over time.
 		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
 	}
-	rec := &cgroupfs.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
-	g, err := cgroupfs.Create(s.Parent, name, &s.limits, rec)
+	rec := &registry.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
+	g, err := registry.Create(s.Parent, name, &s.limits, rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,7 +152,7 @@ func (rg *runGroup) end(s *job) error {
 		return nil
 	}
 	if rg.shared != "" {
-		info, err := cgroupfs.Leave(rg.shared, rg.self, rg.g.Paths())
+		info, err := registry.Leave(rg.shared, rg.self, rg.g.Paths())
 		if err != nil {
 			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
 		}
@@ -160,9 +161,8 @@ func (rg *runGroup) end(s *job) error {
 		}
 		return nil
 	}
-	if err := cleanup(rg.g); err != nil {
-		return err
+	if err := registry.Reclaim(rg.g, rg.rec, true); err != nil {
+		return fail(ExitFailure, "%v", err)
 	}
-	rg.rec.Release()
 	return nil
 }

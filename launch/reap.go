@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"rcon/cgroupfs"
+	"rcon/procfs"
 
 	"golang.org/x/sys/unix"
 )
@@ -200,7 +200,7 @@ func parentOf(proc *os.File, pid string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	f := cgroupfs.StatFields(data)
+	f := procfs.StatFields(data)
 	if len(f) < 2 {
 		return 0, false
 	}

@@ -323,20 +323,6 @@ func afterCleanupFailure(status int) int {
 	return ExitFailure
 }
 
-// cleanup ends whatever is left in the group and removes it.
-func cleanup(g *cgroupfs.Group) error {
-	if g == nil {
-		return nil
-	}
-	if err := g.Kill(); err != nil {
-		return fail(ExitFailure, "%v", err)
-	}
-	if err := g.Delete(); err != nil {
-		return fail(ExitFailure, "%v", err)
-	}
-	return nil
-}
-
 // startIn starts cmd so that it is born inside g, with plan applied to
 // the thread it is forked from.
 func startIn(cmd *exec.Cmd, g *cgroupfs.Group, plan *startPlan) error {

@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"unsafe"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
+
+	"rcon/caps"
 )
 
 // CloneFlags returns the CLONE_NEW* flags for the namespaces s selects.
@@ -307,32 +308,7 @@ func pivot(root string) error {
 	return unix.Chdir("/")
 }
 
-// ErrCgo is why DropAmbient cannot work in this binary: it needs
-// syscall.AllThreadsSyscall, which Go refuses (ENOTSUP) in a program
-// linked with cgo, whose C threads it cannot reach. Our binaries link cgo
-// whenever CGO_ENABLED=1 (os/user then uses the C library), so the
-// Makefile and the tests build with CGO_ENABLED=0.
-var ErrCgo = errors.New("--map-user without root needs a binary built with CGO_ENABLED=0 (as `make` builds it): " +
-	"this one links cgo, and Go cannot change the capabilities of every thread of a cgo program")
-
-// allThreads runs a raw syscall on every thread of the process, turning
-// the cgo refusal into ErrCgo.
-func allThreads(what string, trap, a1, a2, a3 uintptr) error {
-	_, _, e := syscall.AllThreadsSyscall(trap, a1, a2, a3)
-	return allThreadsErr(what, e)
-}
-
-func allThreadsErr(what string, e syscall.Errno) error {
-	switch e {
-	case 0:
-		return nil
-	case syscall.ENOTSUP:
-		return fmt.Errorf("%w (%s: syscall.AllThreadsSyscall: %w)", ErrCgo, what, e)
-	}
-	return fmt.Errorf("%s: %w", what, e)
-}
-
-// CheckMapUser fails with ErrCgo, before anything is started, when s
+// CheckMapUser fails with caps.ErrCgo, before anything is started, when s
 // needs DropAmbient in the init (MapUser for a non-root caller) and this
 // binary cannot do it. The probe is harmless (PR_CAP_AMBIENT_IS_SET on
 // every thread) and runs only for such specs.
@@ -340,7 +316,7 @@ func CheckMapUser(s *Spec, uid int) error {
 	if s == nil || !s.MapUser || uid == 0 {
 		return nil
 	}
-	return allThreads("probe", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_IS_SET, unix.CAP_SYS_ADMIN)
+	return caps.ProbeAllThreads()
 }
 
 // DropAmbient clears the ambient and inheritable capability sets of every
@@ -348,20 +324,9 @@ func CheckMapUser(s *Spec, uid int) error {
 // none (the MapUser init gets CAP_SYS_ADMIN and CAP_NET_ADMIN as ambient
 // capabilities, which needs them in the inheritable set too). Every
 // thread, because the command may be forked from any of them; hence
-// AllThreadsSyscall, which does not work in a cgo-linked binary (ErrCgo;
+// AllThreadsSyscall, which does not work in a cgo-linked binary (caps.ErrCgo;
 // the launcher checks with CheckMapUser first).
-func DropAmbient() error {
-	if err := allThreads("clear ambient capabilities", unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil {
-		return err
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capget: %w", err)
-	}
-	data[0].Inheritable, data[1].Inheritable = 0, 0
-	return allThreads("clear inheritable capabilities", unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
-}
+func DropAmbient() error { return caps.DropAmbientAllThreads() }
 
 // LoopbackUp sets IFF_UP on "lo" in the current network namespace.
 func LoopbackUp() error {
@@ -386,14 +351,7 @@ func LoopbackUp() error {
 
 // HasSysAdmin reports whether this thread holds CAP_SYS_ADMIN in its
 // effective set (true when capget fails: the kernel decides then).
-func HasSysAdmin() bool {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return true
-	}
-	return data[unix.CAP_SYS_ADMIN/32].Effective&(1<<(unix.CAP_SYS_ADMIN%32)) != 0
-}
+func HasSysAdmin() bool { return caps.HasEffective(unix.CAP_SYS_ADMIN) }
 
 // CheckPrivilege fails with a clear message when s asks for namespaces
 // without a user namespace and the caller lacks CAP_SYS_ADMIN, which the

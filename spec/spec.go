@@ -24,11 +24,11 @@ type Spec struct {
 	NoCgroup bool `json:"no_cgroup,omitempty"`
 	// Name of the group; empty means unique per run.
 	Name string `json:"name,omitempty"`
-	// Parent overrides where groups are created (see cgroupfs.DefaultParent).
+	// Parent overrides where groups are created (see cgroupfs.Create).
 	Parent string `json:"parent,omitempty"`
 	// Shared names a group that concurrent runs share: the first creates
 	// it, the others join it, the last one out removes it (see
-	// cgroupfs.Join). Exclusive with Name and WaitAll.
+	// registry.Join). Exclusive with Name and WaitAll.
 	Shared string `json:"shared,omitempty"`
 	// Update writes Resources over the limits of an existing shared group
 	// instead of keeping them (with a warning).

@@ -1,4 +1,4 @@
-package cgroupfs
+package registry
 
 import (
 	"errors"
@@ -27,26 +27,26 @@ func TestOwnerIdentity(t *testing.T) {
 }
 
 func TestClaimIsExclusiveAndGCKeepsLiveOwners(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	live := &Record{Name: "live", Owner: me}
-	if err := Claim(live); err != nil {
+	if err := claim(live); err != nil {
 		t.Fatal(err)
 	}
-	if err := Claim(&Record{Name: "live", Owner: me}); !errors.Is(err, ErrNameInUse) {
-		t.Fatalf("second claim of a live name: %v, want ErrNameInUse", err)
+	if err := claim(&Record{Name: "live", Owner: me}); !errors.Is(err, errNameInUse) {
+		t.Fatalf("second claim of a live name: %v, want errNameInUse", err)
 	}
 	// A dead owner's record whose group never got made (or is gone):
 	// the name is free again, and GC removes the record.
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	gone := filepath.Join(t.TempDir(), "no-such-group")
-	if err := Claim(&Record{Name: "orphan", Owner: dead, Paths: []string{gone}}); err != nil {
+	if err := claim(&Record{Name: "orphan", Owner: dead, Paths: []string{gone}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Claim(&Record{Name: "orphan", Owner: me, Paths: []string{gone}}); err != nil {
+	if err := claim(&Record{Name: "orphan", Owner: me, Paths: []string{gone}}); err != nil {
 		t.Fatalf("claim over a dead owner's record: %v", err)
 	}
-	if err := Claim(&Record{Name: "orphan2", Owner: dead, Paths: []string{gone}}); err != nil {
+	if err := claim(&Record{Name: "orphan2", Owner: dead, Paths: []string{gone}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := GC(false, 0)
@@ -71,11 +71,11 @@ func TestClaimIsExclusiveAndGCKeepsLiveOwners(t *testing.T) {
 }
 
 func TestGCBound(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	for _, n := range []string{"a", "b", "c"} {
-		if err := Claim(&Record{Name: n, Owner: dead, Paths: []string{"/nonexistent/" + n}}); err != nil {
+		if err := claim(&Record{Name: n, Owner: dead, Paths: []string{"/nonexistent/" + n}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,9 +97,9 @@ func TestStateDirMustBeOurs(t *testing.T) {
 	link := filepath.Join(base, "link")
 	os.Symlink(base, link)
 	for _, dir := range []string{open, link} {
-		t.Setenv(StateEnv, dir)
+		t.Setenv(stateEnv, dir)
 		me, _ := Self()
-		if err := Claim(&Record{Name: "x", Owner: me}); err == nil {
+		if err := claim(&Record{Name: "x", Owner: me}); err == nil {
 			t.Errorf("claim in %s accepted", dir)
 		}
 		if _, err := Records(); err == nil {
@@ -110,7 +110,7 @@ func TestStateDirMustBeOurs(t *testing.T) {
 		other := filepath.Join(base, "other")
 		os.Mkdir(other, 0o700)
 		os.Chown(other, 65534, 65534)
-		t.Setenv(StateEnv, other)
+		t.Setenv(stateEnv, other)
 		if _, err := Records(); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("records from a directory nobody owns: %v", err)
 		}
@@ -120,15 +120,15 @@ func TestStateDirMustBeOurs(t *testing.T) {
 // With more live records than the bound, an orphan is still reached: the
 // window of a bounded sweep moves from one start to the next.
 func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		if err := Claim(&Record{Name: n, Owner: me}); err != nil {
+		if err := claim(&Record{Name: n, Owner: me}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
-	if err := Claim(&Record{Name: "z", Owner: dead, Paths: []string{"/nonexistent/z"}}); err != nil {
+	if err := claim(&Record{Name: "z", Owner: dead, Paths: []string{"/nonexistent/z"}}); err != nil {
 		t.Fatal(err)
 	}
 	defer func(f func(int) int) { gcOffset = f }(gcOffset)
@@ -155,9 +155,9 @@ func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
 }
 
 // A reader never sees a claimed name's record half written: what it
-// reads parses, however Claim and Release interleave with it.
+// reads parses, however claim and Release interleave with it.
 func TestClaimPublishesWholeRecords(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	path := filepath.Join(StateDir(), "w.json")
 	stop := make(chan struct{})
@@ -179,7 +179,7 @@ func TestClaimPublishesWholeRecords(t *testing.T) {
 	}()
 	for i := 0; i < 3000; i++ {
 		rec := &Record{Name: "w", Owner: me, Command: []string{strings.Repeat("x", 4096)}}
-		if err := Claim(rec); err != nil {
+		if err := claim(rec); err != nil {
 			t.Fatal(err)
 		}
 		rec.Release()
@@ -204,7 +204,7 @@ func ageFile(t *testing.T, path string, d time.Duration) {
 // writers are removed once stale, and the name can be claimed again;
 // fresh ones, which may be being written now, are left alone.
 func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	dir := StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -223,8 +223,8 @@ func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
 	freshTmp := write(claimTempPrefix+"222", 0)
 
 	me, _ := Self()
-	if err := Claim(&Record{Name: "fresh", Owner: me}); !errors.Is(err, ErrNameInUse) {
-		t.Errorf("claim over a fresh unreadable record: %v, want ErrNameInUse", err)
+	if err := claim(&Record{Name: "fresh", Owner: me}); !errors.Is(err, errNameInUse) {
+		t.Errorf("claim over a fresh unreadable record: %v, want errNameInUse", err)
 	}
 	res, err := GC(false, 32)
 	if err != nil {
@@ -238,10 +238,10 @@ func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(p), err == nil, want)
 		}
 	}
-	// Claim over a stale one, without GC.
+	// claim over a stale one, without GC.
 	ageFile(t, freshRec, time.Minute)
 	rec := &Record{Name: "fresh", Owner: me}
-	if err := Claim(rec); err != nil {
+	if err := claim(rec); err != nil {
 		t.Errorf("claim over a stale unreadable record: %v", err)
 	}
 	if got, err := readRecord(freshRec); err != nil || got.Owner != me {
@@ -250,16 +250,16 @@ func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
 	rec.Release()
 }
 
-// Claim called by join, which holds the name's lock, meets a dead shared
+// claim called by join, which holds the name's lock, meets a dead shared
 // record: collecting it must not take the lock a second time (a second
 // flock on the file blocks, even in the same process).
 func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	gone := filepath.Join(t.TempDir(), "no-such-group")
 	old := &Record{Name: "s", Owner: dead, Shared: true, Members: []Member{{Owner: dead}}, Paths: []string{gone}}
-	if err := Claim(old); err != nil {
+	if err := claim(old); err != nil {
 		t.Fatal(err)
 	}
 	l, err := lockName("s")
@@ -269,7 +269,7 @@ func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
 	defer l.unlock()
 	done := make(chan error, 1)
 	rec := &Record{Name: "s", Owner: me, Shared: true, Members: []Member{{Owner: me}}, Paths: []string{gone}, lockHeld: true}
-	go func() { done <- Claim(rec) }()
+	go func() { done <- claim(rec) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -277,7 +277,7 @@ func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
 		}
 		rec.Release()
 	case <-time.After(3 * time.Second):
-		t.Fatal("Claim under the name's lock deadlocked on it")
+		t.Fatal("claim under the name's lock deadlocked on it")
 	}
 }
 
@@ -286,11 +286,11 @@ func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
 // the new run's group is empty until its command starts, and collecting
 // it would remove that group and the new record.
 func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	group := t.TempDir() // stands for the new run's still empty group
-	if err := Claim(&Record{Name: "job", Owner: dead, Paths: []string{group}}); err != nil {
+	if err := claim(&Record{Name: "job", Owner: dead, Paths: []string{group}}); err != nil {
 		t.Fatal(err)
 	}
 	recs, _ := Records()
@@ -298,11 +298,11 @@ func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
 		t.Fatalf("records: %+v", recs)
 	}
 	seen := recs[0] // what a sweep read before the take-over
-	// The take-over, as Claim does it: collect the dead record, publish.
+	// The take-over, as claim does it: collect the dead record, publish.
 	if err := os.Remove(seen.file); err != nil {
 		t.Fatal(err)
 	}
-	if err := Claim(&Record{Name: "job", Owner: me, Paths: []string{group}}); err != nil {
+	if err := claim(&Record{Name: "job", Owner: me, Paths: []string{group}}); err != nil {
 		t.Fatal(err)
 	}
 	n, done, err := collectDead(seen, false, false)
@@ -319,7 +319,7 @@ func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
 	// Still the dead one: collected.
 	os.Remove(recs[0].file)
 	gone := filepath.Join(t.TempDir(), "no-such-group")
-	if err := Claim(&Record{Name: "job", Owner: dead, Paths: []string{gone}}); err != nil {
+	if err := claim(&Record{Name: "job", Owner: dead, Paths: []string{gone}}); err != nil {
 		t.Fatal(err)
 	}
 	recs, _ = Records()
@@ -331,14 +331,14 @@ func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
 	}
 }
 
-// A Claim that fails for any reason but a live owner leaves rec unbound
+// A claim that fails for any reason but a live owner leaves rec unbound
 // to the file, so Create's Release on error cannot remove a record that
 // belongs to the run holding the name.
 func TestFailedClaimDoesNotBindTheFile(t *testing.T) {
-	t.Setenv(StateEnv, t.TempDir())
+	t.Setenv(stateEnv, t.TempDir())
 	me, _ := Self()
 	rec := &Record{Name: strings.Repeat("x", 300), Owner: me} // NAME.json: ENAMETOOLONG at link(2)
-	if err := Claim(rec); err == nil || errors.Is(err, ErrNameInUse) {
+	if err := claim(rec); err == nil || errors.Is(err, errNameInUse) {
 		t.Fatalf("claim of an over-long name: %v, want a write error", err)
 	}
 	if rec.file != "" {
@@ -350,7 +350,7 @@ func TestFailedClaimDoesNotBindTheFile(t *testing.T) {
 // say) is not garbage: it may be a live run's, and stays however old.
 func TestRecordOfAnotherShapeIsNotGarbage(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(StateEnv, dir)
+	t.Setenv(stateEnv, dir)
 	f := filepath.Join(dir, "other.json")
 	if err := os.WriteFile(f, []byte(`{"name": "other", "owner": "pid 1234"}`), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,29 +1,33 @@
-package cgroupfs
+package registry
 
 import (
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"rcon/cgroupfs"
 )
 
-// The other record tests use directories outside cgroupfs.
+// The other record tests use directories outside the cgroup hierarchies.
 func TestMain(m *testing.M) {
 	recordCheck = func(*Record, string) error { return nil }
 	os.Exit(m.Run())
 }
 
 func TestCheckRecordRefusesForeignPaths(t *testing.T) {
-	roots := hierarchyRoots()
-	if len(roots) == 0 {
+	v := cgroupfs.Detect()
+	root := cgroupfs.Mountpoint
+	if v == cgroupfs.V1 {
+		root = filepath.Join(cgroupfs.Mountpoint, "memory")
+	}
+	if _, err := os.Stat(root); err != nil {
 		t.Skip("no cgroup hierarchy mounted")
 	}
-	root := roots[0]
-	v := Detect()
 	file := "/state/cgi-A.json"
-	proj := filepath.Join(root, ProjectParent)
-	if v == V1 {
-		proj = filepath.Join(root, "user.slice", ProjectParent)
+	proj := filepath.Join(root, cgroupfs.ProjectParent)
+	if v == cgroupfs.V1 {
+		proj = filepath.Join(root, "user.slice", cgroupfs.ProjectParent)
 	}
 	good := []Record{
 		{Name: "cgi-A", Version: v, Paths: []string{filepath.Join(proj, "cgi-A")}},
@@ -48,7 +52,7 @@ func TestCheckRecordRefusesForeignPaths(t *testing.T) {
 		"made parent":       {Name: "cgi-A", Version: v, Paths: []string{filepath.Join(proj, "cgi-A")}, MadeParents: []string{"/sys/fs/cgroup/x/cgi-A"}},
 	}
 	for what, rec := range bad {
-		if err := checkRecord(&rec, file); !errors.Is(err, ErrRecordRefused) {
+		if err := checkRecord(&rec, file); !errors.Is(err, errRecordRefused) {
 			t.Errorf("%s: %+v: %v, want it refused", what, rec, err)
 		}
 	}

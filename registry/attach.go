@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"rcon/cgroupfs"
+	"rcon/procfs"
+)
+
+// Attach moves the processes pids, with all their threads, into the group
+// name: a new shared group with limits r if there is none (its members are
+// these processes), an existing shared group (they join it; update as in
+// Join), or the live group of a single run (they become part of that run
+// and end with it). It returns the group, what the join found, and one
+// error per pid that could not be moved.
+func Attach(parent, name string, r *cgroupfs.Resources, pids []int, update bool) (*cgroupfs.Group, JoinInfo, []error, error) {
+	if err := r.Check(); err != nil {
+		return nil, JoinInfo{}, nil, err
+	}
+	var errs []error
+	var add []Member
+	for _, pid := range pids {
+		m, err := attachable(pid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		add = append(add, m)
+	}
+	if len(add) == 0 {
+		return nil, JoinInfo{}, errs, errors.New("no process to attach")
+	}
+	if name == "" {
+		name = fmt.Sprintf("rcon-attach-%d-%d", add[0].PID, add[0].Start)
+	}
+	move := func(g *cgroupfs.Group) []Member {
+		var moved []Member
+		for _, m := range add {
+			if err := move(g, m); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			moved = append(moved, m)
+		}
+		return moved
+	}
+	g, info, err := join(parent, name, r, add, update, move)
+	return g, info, errs, err
+}
+
+// attachable checks that pid may be moved by the caller: not pid 1, not
+// rcon itself, and (unless root) a process of the caller's own uid.
+func attachable(pid int) (Member, error) {
+	if pid <= 1 || pid == os.Getpid() {
+		return Member{}, fmt.Errorf("pid %d: refusing to move it", pid)
+	}
+	start, _, err := procfs.StartAndState(pid)
+	if err != nil {
+		return Member{}, fmt.Errorf("pid %d: no such process", pid)
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		if uid, err := procfs.UID(pid); err != nil || uid != euid {
+			return Member{}, fmt.Errorf("pid %d: not your process (only root moves other users' processes)", pid)
+		}
+	}
+	// The pid was looked up in /proc, so it is of /proc's namespace.
+	view, err := procView()
+	if err != nil {
+		return Member{}, err
+	}
+	m := Member{Owner: Owner{PID: pid, Start: start, PidNS: view.PidNS}, Attached: true}
+	if argv, err := procfs.Cmdline(pid); err == nil {
+		m.Command = argv
+	}
+	return m, nil
+}
+
+// move moves a member's process, with all its threads, into g, unless
+// it exited since it was looked up (its pid may be another's by now).
+func move(g *cgroupfs.Group, m Member) error {
+	if !m.Alive() {
+		return fmt.Errorf("pid %d: exited", m.PID)
+	}
+	return g.Add(m.PID)
+}
