@@ -8,45 +8,14 @@ import (
 	"syscall"
 
 	"rcon/cgroupfs"
+	"rcon/spec"
 )
 
-// mergeLimits returns old with every limit that r sets written over it.
+// mergeLimits returns old with every limit that r sets written over it:
+// spec.OverlayLimits, the layering a run's flags get over its profile.
 func mergeLimits(old, r cgroupfs.Resources) cgroupfs.Resources {
-	out := old
-	if r.CPUPercent > 0 {
-		out.CPUPercent = r.CPUPercent
-	}
-	if r.CPUPeriod > 0 {
-		out.CPUPeriod = r.CPUPeriod
-	}
-	if r.CPUWeight > 0 {
-		out.CPUWeight = r.CPUWeight
-	}
-	if r.Cpuset != "" {
-		out.Cpuset = r.Cpuset
-	}
-	if r.Mem > 0 {
-		out.Mem = r.Mem
-	}
-	if r.MemHigh > 0 {
-		out.MemHigh = r.MemHigh
-	}
-	if r.SwapSet {
-		out.Swap, out.SwapSet = r.Swap, true
-	}
-	if r.Pids > 0 {
-		out.Pids = r.Pids
-	}
-	for _, l := range r.IO {
-		kept := out.IO[:0:0]
-		for _, o := range out.IO {
-			if o.Kind != l.Kind || o.Major != l.Major || o.Minor != l.Minor {
-				kept = append(kept, o)
-			}
-		}
-		out.IO = append(kept, l)
-	}
-	return out
+	merged := spec.OverlayLimits(spec.LimitsOf(old, "the group"), spec.LimitsOf(r, "--"))
+	return merged.Resources()
 }
 
 // sameLimits compares limits as they are recorded.
@@ -83,8 +52,12 @@ var ErrBelowUsage = errors.New("memory limit below current usage")
 // new --cpu meets the group's own period, a new --cpu-period its own
 // percentage (rcon set, --update).
 func checkMergedQuota(name string, merged *cgroupfs.Resources) error {
-	if period, quota := merged.Quota(); merged.CPUPercent > 0 && quota < cgroupfs.MinCPUQuotaUS {
-		return fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %d µs, below the kernel's minimum of %d µs",
+	if merged.CPUPercent <= 0 {
+		return nil
+	}
+	period, _ := merged.Quota()
+	if quota, err := cgroupfs.CheckCPUQuota(merged.CPUPercent, period); err != nil {
+		return fmt.Errorf("%w: %s: %g%% of its %d µs period is a quota of %g µs, below the kernel's minimum of %d µs",
 			errBadLimits, name, merged.CPUPercent, period, quota, cgroupfs.MinCPUQuotaUS)
 	}
 	return nil

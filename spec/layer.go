@@ -146,6 +146,40 @@ next:
 	return out
 }
 
+// LimitsOf is r as a layer's limits, from: every limit r sets (a zero
+// means none, as in Resources).
+func LimitsOf(r cgroupfs.Resources, from string) Limits {
+	var l Limits
+	if r.CPUPercent > 0 {
+		l.CPU = Val(r.CPUPercent, from)
+	}
+	if r.CPUPeriod > 0 {
+		l.CPUPeriod = Val(r.CPUPeriod, from)
+	}
+	if r.CPUWeight > 0 {
+		l.CPUWeight = Val(r.CPUWeight, from)
+	}
+	if r.Cpuset != "" {
+		l.Cpuset = Val(r.Cpuset, from)
+	}
+	if r.Mem > 0 {
+		l.Mem = Val(r.Mem, from)
+	}
+	if r.MemHigh > 0 {
+		l.MemHigh = Val(r.MemHigh, from)
+	}
+	if r.SwapSet {
+		l.Swap = Val(r.Swap, from)
+	}
+	if r.Pids > 0 {
+		l.Pids = Val(r.Pids, from)
+	}
+	if len(r.IO) > 0 {
+		l.IO = Val(r.IO, from)
+	}
+	return l
+}
+
 // Resources are the limits as a group takes them.
 func (l *Limits) Resources() cgroupfs.Resources {
 	var r cgroupfs.Resources
