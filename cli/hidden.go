@@ -98,7 +98,7 @@ func manSections(tool string) []manpage.Section {
 : The parent group of new groups, as **--parent**.
 `, profiles.PathEnv, profiles.SystemDir, cgroupfs.StateEnv, cgroupfs.ParentEnv)
 	files := fmt.Sprintf(`%s/*NAME*.toml
-: Profiles, found by **--profile** *NAME*; see **rcon.toml**(5). Examples: /usr/share/doc/rcon/examples.
+: Profiles, found by **--profile** *NAME*; see **rcon.toml**(5). Examples: share/doc/rcon/examples under the installation prefix (/usr/share/doc/rcon/examples from the package).
 `, profiles.SystemDir)
 	other := map[string]string{"rcon": "**capcon**(1)", "capcon": "**rcon**(1)"}[tool]
 	seeAlso := other + ", **rcon.toml**(5), **cgroups**(7), **capabilities**(7), **namespaces**(7), **systemd-run**(1), **setpriv**(1)"
