@@ -34,7 +34,7 @@ func (c *Common) capsLayer(l *spec.Layer, set map[string]bool) error {
 
 // ShowCmd is `capcon show [PID]`.
 type ShowCmd struct {
-	PID  int  `arg:"" optional:"" help:"Process to decode (default: capcon itself, with its securebits)." predictor:"pid"`
+	PID  int  `arg:"" optional:"" help:"Process to decode (default: capcon itself, with its securebits)."`
 	JSON bool `name:"json" help:"Print JSON."`
 }
 

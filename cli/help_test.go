@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"rcon/shellcomp"
 )
 
 // testApp is the shape of cmd/rcon's CLI: a default run, subcommands.
@@ -107,5 +110,59 @@ func TestVersionFlag(t *testing.T) {
 	defer func() { version = old }()
 	if v := Version(); v != "v9.9.9-test" {
 		t.Errorf("Version() = %q, want the -X stamp", v)
+	}
+}
+
+// Every flag of a run is under a heading but the few general ones, so a
+// new flag cannot fall out of --help's groups unnoticed; and the
+// completion maps name only flags and commands that exist.
+func TestEveryRunFlagHasAGroup(t *testing.T) {
+	general := map[string]bool{"help": true, "version": true, "profile": true, "command": true}
+	var app testApp
+	k, err := kong.New(&app, kong.Name("rcon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := map[string]bool{}
+	paths := map[string]bool{}
+	_ = kong.Visit(k.Model, func(n kong.Visitable, next kong.Next) error {
+		switch n := n.(type) {
+		case *kong.Flag:
+			flags[n.Name] = true
+		case *kong.Node:
+			paths[n.Path()] = true
+		}
+		return next(nil)
+	})
+	for _, fs := range DefaultCommand(k.Model.Node).AllFlags(true) {
+		for _, f := range fs {
+			if _, ok := FlagGroups[f.Name]; !ok && !general[f.Name] {
+				t.Errorf("--%s has no FlagGroups heading", f.Name)
+			}
+		}
+	}
+	for f, g := range FlagGroups {
+		if !flags[f] {
+			t.Errorf("FlagGroups names --%s, which no command has", f)
+		}
+		if !slices.ContainsFunc(HelpGroups, func(h kong.Group) bool { return h.Key == g }) {
+			t.Errorf("FlagGroups puts --%s under %q, no HelpGroups key", f, g)
+		}
+	}
+	for key := range FlagPredictors {
+		f := key[strings.LastIndexByte(key, ' ')+1:]
+		if !flags[f] {
+			t.Errorf("FlagPredictors names --%s, which no command has", f)
+		}
+	}
+	paths["attach"], paths["show"] = true, true // rcon's attach, capcon's show: not in testApp
+	for p := range ArgPredictors {
+		if !paths[p] {
+			t.Errorf("ArgPredictors names command %q, which testApp lacks", p)
+		}
+	}
+	// And every predictor name is a real one.
+	if _, err := shellcomp.Command(k, FlagPredictors, ArgPredictors); err != nil {
+		t.Error(err)
 	}
 }

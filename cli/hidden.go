@@ -39,9 +39,10 @@ func Hidden(tool string, args []string, app any, synopsis []string, opts ...kong
 	if err != nil {
 		return Exit(tool, fmt.Errorf("%s: %w", args[0], err)), true
 	}
+	SetGroups(k.Model)
 	switch args[0] {
 	case "__complete":
-		err = shellcomp.Complete(k, os.Stdout)
+		err = shellcomp.Complete(k, os.Stdout, FlagPredictors, ArgPredictors)
 	case "__completion":
 		if len(args) != 2 {
 			return Exit(tool, usage("__completion: name one shell: %s __completion bash|zsh|fish", tool)), true
@@ -107,4 +108,21 @@ func manSections(tool string) []manpage.Section {
 		{Title: "Files", Markdown: files},
 		{Title: "See also", Markdown: seeAlso},
 	}
+}
+
+// FlagPredictors name what each flag's value completes to (see
+// shellcomp.Predictors); flags not named complete to nothing. Kept here
+// rather than as `predictor:` tags for the reason FlagGroups is.
+var FlagPredictors = map[string]string{
+	"keep": "caps", "drop": "caps", "unshare": "namespaces", "profile": "profile",
+	"user": "user", "group": "unixgroup", "groups": "unixgroups",
+	"ro-bind": "path", "bind": "path", "tmpfs": "dir", "chroot": "dir", "stats-json": "file",
+	"shared":      "group", // join a live shared group
+	"attach name": "group", // attach's --name: an existing group, or a new one
+}
+
+// ArgPredictors name what the positional arguments of a command (by its
+// path) complete to.
+var ArgPredictors = map[string]string{
+	"set": "group", "attach": "pid", "profile check": "profile", "profile show": "profile", "show": "pid",
 }

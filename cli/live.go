@@ -15,10 +15,10 @@ import (
 // AttachCmd is `rcon attach [limits] [--name NAME] PID...`.
 type AttachCmd struct {
 	Limits `embed:""`
-	Name   string `name:"name" aliases:"shared" help:"Group to move them into: an existing group (shared, or a live run's), or a new shared group of that name (default: a new group rcon-attach-PID-START)." group:"group" predictor:"group"`
-	Parent string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent of a new group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)." group:"group"`
-	Update bool   `name:"update" help:"Write the given limits over those of an existing shared group (default: keep them and warn)." group:"group"`
-	PIDs   []int  `arg:"" name:"pid" help:"Processes to move, with all their threads." predictor:"pid"`
+	Name   string `name:"name" aliases:"shared" help:"Group to move them into: an existing group (shared, or a live run's), or a new shared group of that name (default: a new group rcon-attach-PID-START)."`
+	Parent string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent of a new group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
+	Update bool   `name:"update" help:"Write the given limits over those of an existing shared group (default: keep them and warn)."`
+	PIDs   []int  `arg:"" name:"pid" help:"Processes to move, with all their threads."`
 }
 
 // Run moves the processes and returns at once: the group is then kept for
@@ -67,7 +67,7 @@ func (c *AttachCmd) Run(tool string, ctx *kong.Context) int {
 type SetCmd struct {
 	Limits `embed:""`
 	Force  bool   `name:"force" help:"Lower a memory limit below the group's current usage anyway (v2: reclaim, then the OOM killer)."`
-	Name   string `arg:"" help:"The group (rcon ps lists them)." predictor:"group"`
+	Name   string `arg:"" help:"The group (rcon ps lists them)."`
 }
 
 // Run changes the limits the flags set, leaves the others, and records

@@ -31,10 +31,10 @@ func profileLayer(name string) (spec.Layer, error) {
 // ProfileCmd is `rcon profile check FILES...` and `rcon profile show NAME`.
 type ProfileCmd struct {
 	Check struct {
-		Files []string `arg:"" help:"Profile names or files to validate." predictor:"profile"`
+		Files []string `arg:"" help:"Profile names or files to validate."`
 	} `cmd:"" help:"Validate profiles and print their effective settings."`
 	Show struct {
-		Name string `arg:"" help:"Profile name or file." predictor:"profile"`
+		Name string `arg:"" help:"Profile name or file."`
 	} `cmd:"" help:"Print a profile merged with its includes, as TOML."`
 	Export ExportCmd `cmd:"" help:"Print a profile as a systemd unit, OCI config.json, Kubernetes container, Nomad task or Slurm #SBATCH lines."`
 }

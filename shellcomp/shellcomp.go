@@ -27,8 +27,10 @@ import (
 
 // Complete prints the candidates for the line in $COMP_LINE, cut at
 // $COMP_POINT, one a line, as bash's `complete -C` and the scripts of
-// Script expect. parser is the tool's whole CLI.
-func Complete(parser *kong.Kong, out io.Writer) error {
+// Script expect. parser is the tool's whole CLI; flags and args name the
+// Predictors of flags and of commands' positional arguments (see
+// Command).
+func Complete(parser *kong.Kong, out io.Writer, flags, args map[string]string) error {
 	if os.Getenv("COMP_LINE") == "" {
 		return fmt.Errorf("__complete: COMP_LINE is not set (this is the shells' completion hook; see `%s __completion bash`)", parser.Model.Name)
 	}
@@ -49,14 +51,45 @@ func Complete(parser *kong.Kong, out io.Writer) error {
 			}
 		}
 	}
-	cmd, err := Command(parser)
+	cmd, err := Command(parser, flags, args)
 	if err != nil {
 		return err
 	}
-	c := complete.New(parser.Model.Name, cmd)
-	c.Out = out
-	c.Complete()
+	// Predict, not complete.New(...).Complete(): that one falls back to
+	// posener's shell-install flags, which link text/template into the
+	// tools (130 KB) for nothing.
+	a := newArgs(line)
+	for _, c := range cmd.Predict(a) {
+		if strings.HasPrefix(c, a.Last) {
+			if _, err := fmt.Fprintln(out, c); err != nil {
+				return fmt.Errorf("__complete: %w", err)
+			}
+		}
+	}
 	return nil
+}
+
+// newArgs splits a line as posener/complete does (its own is not
+// exported): words by white space, an empty last word when the line
+// ends in a space, and a last "--flag=value" split in two.
+func newArgs(line string) complete.Args {
+	parts := strings.Fields(line)
+	if strings.HasSuffix(line, " ") || strings.HasSuffix(line, "\t") {
+		parts = append(parts, "")
+	}
+	if n := len(parts); n > 0 {
+		parts = append(parts[:n-1], strings.Split(parts[n-1], "=")...)
+	}
+	var a complete.Args
+	if len(parts) > 1 { // the tool's name, then what is completed
+		a.All = parts[1:]
+		a.Completed = a.All[:len(a.All)-1]
+		a.Last = a.All[len(a.All)-1]
+		if len(a.Completed) > 0 {
+			a.LastCompleted = a.Completed[len(a.Completed)-1]
+		}
+	}
+	return a
 }
 
 // Command is the completion model of parser. kongplete gives the flags
@@ -65,10 +98,18 @@ func Complete(parser *kong.Kong, out io.Writer) error {
 // them (`rcon --cpu`). They go in the top's Flags, not its GlobalFlags,
 // which posener/complete would offer under every subcommand too (`rcon
 // ps --cpu`).
-func Command(parser *kong.Kong) (complete.Command, error) {
-	cmd, err := kongplete.Command(parser, kongplete.WithPredictors(Predictors()))
+//
+// What a value completes to comes from flags (flag name, or "COMMAND
+// flag" for one command's, to a Predictors key) and args (command path
+// to the predictor of its positional arguments), not from tags on the
+// flags: tags are parsed on every run (see cli.FlagGroups).
+func Command(parser *kong.Kong, flags, args map[string]string) (complete.Command, error) {
+	cmd, err := kongplete.Command(parser)
 	if err != nil {
 		return complete.Command{}, fmt.Errorf("completion model: %w", err)
+	}
+	if cmd, err = predict(cmd, parser.Model.Node, Predictors(), flags, args); err != nil {
+		return complete.Command{}, err
 	}
 	for _, c := range parser.Model.Children {
 		if c.Tag == nil || c.Tag.Default == "" {
@@ -84,6 +125,56 @@ func Command(parser *kong.Kong) (complete.Command, error) {
 			}
 		}
 		cmd.Args = run.Args
+	}
+	return cmd, nil
+}
+
+// predict sets the predictors of node's flags and arguments in cmd, and
+// of its subcommands'. An unknown predictor name is an error: a typo in
+// the maps must not silently complete nothing.
+func predict(cmd complete.Command, node *kong.Node, preds map[string]complete.Predictor, flags, args map[string]string) (complete.Command, error) {
+	path := node.Path()
+	lookup := func(name string) (complete.Predictor, bool, error) {
+		if name == "" {
+			return nil, false, nil
+		}
+		p, ok := preds[name]
+		if !ok {
+			return nil, false, fmt.Errorf("completion model: no predictor %q", name)
+		}
+		return p, true, nil
+	}
+	for _, f := range node.Flags {
+		name := flags[strings.TrimSpace(path+" "+f.Name)]
+		if name == "" {
+			name = flags[f.Name]
+		}
+		p, ok, err := lookup(name)
+		if err != nil {
+			return cmd, err
+		}
+		if ok {
+			cmd.GlobalFlags["--"+f.Name] = p
+			if f.Short != 0 {
+				cmd.GlobalFlags["-"+string(f.Short)] = p
+			}
+		}
+	}
+	if p, ok, err := lookup(args[path]); err != nil {
+		return cmd, err
+	} else if ok && len(node.Positional) > 0 {
+		cmd.Args = p
+	}
+	for _, c := range node.Children {
+		sub, ok := cmd.Sub[c.Name]
+		if !ok {
+			continue
+		}
+		sub, err := predict(sub, c, preds, flags, args)
+		if err != nil {
+			return cmd, err
+		}
+		cmd.Sub[c.Name] = sub
 	}
 	return cmd, nil
 }

@@ -10,21 +10,22 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+	"github.com/posener/complete"
 )
 
-// app is a small CLI of rcon's shape: a default run whose flags carry
-// the predictor tags cli uses, and subcommands.
+// app is a small CLI of rcon's shape: a default run and subcommands;
+// flags and args name their predictors as cli's maps do.
 type app struct {
 	Run struct {
 		CPU     float64  `name:"cpu"`
-		Keep    []string `name:"keep" predictor:"caps"`
-		Unshare []string `name:"unshare" predictor:"namespaces"`
-		Profile string   `name:"profile" predictor:"profile"`
+		Keep    []string `name:"keep"`
+		Unshare []string `name:"unshare"`
+		Profile string   `name:"profile"`
 		Args    []string `arg:"" optional:"" passthrough:""`
 	} `cmd:"" default:"withargs"`
 	Set struct {
 		Force bool   `name:"force"`
-		Name  string `arg:"" predictor:"group"`
+		Name  string `arg:""`
 	} `cmd:""`
 	PS struct {
 		JSON bool `name:"json"`
@@ -42,12 +43,29 @@ func candidates(t *testing.T, line string) []string {
 	t.Setenv("COMP_LINE", line)
 	t.Setenv("COMP_POINT", strconv.Itoa(len(line)))
 	var out bytes.Buffer
-	if err := Complete(k, &out); err != nil {
+	if err := Complete(k, &out, flags, args); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Fields(out.String())
 	slices.Sort(got)
 	return got
+}
+
+var (
+	flags = map[string]string{"keep": "caps", "unshare": "namespaces", "profile": "profile"}
+	args  = map[string]string{"set": "group"}
+)
+
+// A name that is no predictor is an error, not a silent nothing.
+func TestUnknownPredictor(t *testing.T) {
+	var a app
+	k, err := kong.New(&a, kong.Name("rcon"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Command(k, map[string]string{"keep": "capz"}, nil); err == nil || !strings.Contains(err.Error(), "capz") {
+		t.Errorf("unknown predictor: %v", err)
+	}
 }
 
 func want(t *testing.T, line string, want ...string) {
@@ -64,6 +82,22 @@ func TestFlagsOfTheRunAtTheTop(t *testing.T) {
 	// Not offered under another subcommand.
 	want(t, "rcon ps --", "--help", "--json")
 	want(t, "rcon s", "set")
+}
+
+// The line split as posener/complete splits it.
+func TestArgs(t *testing.T) {
+	for line, want := range map[string]complete.Args{
+		"rcon":             {},
+		"rcon ":            {All: []string{""}, Completed: []string{}, Last: ""},
+		"rcon --cpu 5":     {All: []string{"--cpu", "5"}, Completed: []string{"--cpu"}, Last: "5", LastCompleted: "--cpu"},
+		"rcon --keep=net_": {All: []string{"--keep", "net_"}, Completed: []string{"--keep"}, Last: "net_", LastCompleted: "--keep"},
+	} {
+		got := newArgs(line)
+		if !slices.Equal(got.All, want.All) || !slices.Equal(got.Completed, want.Completed) || got.Last != want.Last || got.LastCompleted != want.LastCompleted {
+			t.Errorf("newArgs(%q) = %+v, want %+v", line, got, want)
+		}
+	}
+	want(t, "rcon --unshare=pid,ne", "pid,net")
 }
 
 func TestCapabilityListsComplete(t *testing.T) {
