@@ -124,5 +124,5 @@ var FlagPredictors = map[string]string{
 // ArgPredictors name what the positional arguments of a command (by its
 // path) complete to.
 var ArgPredictors = map[string]string{
-	"set": "group", "attach": "pid", "profile check": "profile", "profile show": "profile", "show": "pid",
+	"set": "group", "attach": "pid", "profile check": "profile", "profile show": "profile", "profile export": "profile", "show": "pid",
 }

@@ -163,7 +163,7 @@ func predict(cmd complete.Command, node *kong.Node, preds map[string]complete.Pr
 	if p, ok, err := lookup(args[path]); err != nil {
 		return cmd, err
 	} else if ok && len(node.Positional) > 0 {
-		cmd.Args = p
+		cmd.Args = firstArg(node, p)
 	}
 	for _, c := range node.Children {
 		sub, ok := cmd.Sub[c.Name]
@@ -177,6 +177,41 @@ func predict(cmd complete.Command, node *kong.Node, preds map[string]complete.Pr
 		cmd.Sub[c.Name] = sub
 	}
 	return cmd, nil
+}
+
+// firstArg completes node's first positional argument with p, and only
+// that one when there are more (`profile export NAME COMMAND...`): the
+// words completed so far, less flags and their values, say which
+// argument the cursor is on.
+func firstArg(node *kong.Node, p complete.Predictor) complete.Predictor {
+	takesValue := map[string]bool{}
+	for _, fs := range node.AllFlags(false) {
+		for _, f := range fs {
+			if !f.IsBool() && !f.IsCounter() {
+				takesValue["--"+f.Name] = true
+				if f.Short != 0 {
+					takesValue["-"+string(f.Short)] = true
+				}
+			}
+		}
+	}
+	return complete.PredictFunc(func(a complete.Args) []string {
+		n := 0
+		for i := 0; i < len(a.Completed); i++ {
+			w := a.Completed[i]
+			switch {
+			case takesValue[w]:
+				i++ // its value
+			case strings.HasPrefix(w, "-"):
+			default:
+				n++
+			}
+		}
+		if n > 0 && !node.Positional[0].IsCumulative() {
+			return nil
+		}
+		return p.Predict(a)
+	})
 }
 
 // Predictors are the values the tools' `predictor` tags name.

@@ -30,6 +30,11 @@ type app struct {
 	PS struct {
 		JSON bool `name:"json"`
 	} `cmd:"" name:"ps"`
+	Export struct {
+		To      string   `name:"to" enum:"systemd,oci" required:""`
+		Name    string   `arg:""`
+		Command []string `arg:"" optional:""`
+	} `cmd:""`
 }
 
 // candidates completes line (cursor at its end) as bash would ask.
@@ -53,7 +58,7 @@ func candidates(t *testing.T, line string) []string {
 
 var (
 	flags = map[string]string{"keep": "caps", "unshare": "namespaces", "profile": "profile"}
-	args  = map[string]string{"set": "group"}
+	args  = map[string]string{"set": "group", "export": "profile"}
 )
 
 // A name that is no predictor is an error, not a silent nothing.
@@ -129,6 +134,10 @@ func TestProfilesFromTheSearchPath(t *testing.T) {
 	}
 	t.Chdir(t.TempDir()) // no *.toml files here to add
 	want(t, "rcon --profile nigh", "night-owl", "nightly")
+	// Only the first argument is a profile: export NAME COMMAND...
+	want(t, "rcon export --to oci nigh", "night-owl", "nightly")
+	want(t, "rcon export --to oci nightly nigh")
+	want(t, "rcon export --to ", "oci", "systemd")
 }
 
 // Live groups come from the records in the state directory; asking
