@@ -3,9 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -57,7 +55,7 @@ func Hidden(tool string, args []string, app any, synopsis []string, opts ...kong
 			return Exit(tool, usage("__man takes no arguments (the date is $SOURCE_DATE_EPOCH's)")), true
 		}
 		var date string
-		if date, err = pageDate(); err == nil {
+		if date, err = manpage.Date(); err == nil {
 			os.Stdout.Write(manpage.Markdown(k, manpage.Page{
 				Section: "1", Date: date, Version: Version(), Manual: "User Commands",
 				Usage: synopsis, Groups: HelpGroups, Sections: manSections(tool),
@@ -68,21 +66,6 @@ func Hidden(tool string, args []string, app any, synopsis []string, opts ...kong
 		return Exit(tool, err), true
 	}
 	return 0, true
-}
-
-// pageDate is the page's date: $SOURCE_DATE_EPOCH (the reproducible
-// builds convention; the Makefile sets it to the commit's time), else
-// today.
-func pageDate() (string, error) {
-	t := time.Now()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return "", usage("__man: SOURCE_DATE_EPOCH=%q: not a number of seconds", s)
-		}
-		t = time.Unix(n, 0)
-	}
-	return t.UTC().Format("2006-01-02"), nil
 }
 
 // manSections are the parts of the page that are not flags: where

@@ -7,7 +7,10 @@ package manpage
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 )
@@ -226,4 +229,18 @@ func Escape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Date is the pages' date: $SOURCE_DATE_EPOCH (the reproducible builds
+// convention; the Makefile sets it to the commit's time), else today.
+func Date() (string, error) {
+	t := time.Now()
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a number of seconds", s)
+		}
+		t = time.Unix(n, 0)
+	}
+	return t.UTC().Format("2006-01-02"), nil
 }

@@ -19,11 +19,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cpuguy83/go-md2man/v2/md2man"
+
+	"rcon/manpage"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func run(bin, out, root, version string) error {
 		}
 		version = strings.TrimPrefix(strings.SplitN(string(v), "\n", 2)[0], "rcon ")
 	}
-	date, err := pageDate()
+	date, err := manpage.Date()
 	if err != nil {
 		return err
 	}
@@ -173,18 +173,6 @@ func InsertBefore(md []byte, marker, text string) []byte {
 		return []byte(s[:i+1] + text + s[i+1:])
 	}
 	return []byte(s + "\n" + text)
-}
-
-func pageDate() (string, error) {
-	t := time.Now()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return "", fmt.Errorf("SOURCE_DATE_EPOCH=%q: not a number of seconds", s)
-		}
-		t = time.Unix(n, 0)
-	}
-	return t.UTC().Format("2006-01-02"), nil
 }
 
 func stderr(err error) string {
