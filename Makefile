@@ -5,10 +5,27 @@ GOFLAGS ?=
 export CGO_ENABLED = 0
 # The v2 test VM emulates a plain x86-64 CPU; keep binaries runnable there.
 export GOAMD64 = v1
-LDFLAGS := -s -w
+# The version --version prints and the package carries; a clone without
+# tags still has a commit to name. The pages' date is the commit's, so one
+# commit always builds the same pages and package (reproducible builds).
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
+LDFLAGS := -s -w -X rcon/cli.version=$(VERSION)
 BINS    := bin/rcon bin/capcon
 
-.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 test-systemd lint demo bench fuzz clean
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]. zsh searches
+# vendor-completions only under /usr (Debian), site-functions elsewhere.
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+MANDIR  := $(PREFIX)/share/man
+DOCDIR  := $(PREFIX)/share/doc/rcon
+BASHDIR := $(PREFIX)/share/bash-completion/completions
+ZSHDIR  := $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+FISHDIR := $(PREFIX)/share/fish/vendor_completions.d
+
+.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 test-systemd lint demo bench fuzz clean \
+	man completions install uninstall deb test-package
 
 all: build
 
@@ -54,6 +71,50 @@ test-v2-smp2:
 test-systemd:
 	testvm/test-vm.sh systemd
 
+# Man pages from the tools' own flag definitions and docs/PROFILES.md
+# (cmd/gen-man), completion scripts from the tools themselves.
+man: build
+	$(GO) run ./cmd/gen-man -bin bin -o build/man -version '$(VERSION)'
+
+completions: build
+	@mkdir -p build/completion
+	for t in rcon capcon; do \
+		bin/$$t __completion bash >build/completion/$$t.bash && \
+		bin/$$t __completion zsh >build/completion/_$$t && \
+		bin/$$t __completion fish >build/completion/$$t.fish || exit 1; \
+	done
+
+# Example profiles go to the documentation, never to /etc/rcon/profiles:
+# that directory is the administrator's (and a root rcon trusts what is
+# in it), so installing never creates, replaces or removes a profile.
+install: build man completions
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(BASHDIR) $(DESTDIR)$(ZSHDIR) $(DESTDIR)$(FISHDIR)
+	install -m 755 bin/rcon bin/capcon $(DESTDIR)$(BINDIR)/
+	install -m 644 build/man/rcon.1 build/man/capcon.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 build/man/rcon.toml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 build/completion/rcon.bash $(DESTDIR)$(BASHDIR)/rcon
+	install -m 644 build/completion/capcon.bash $(DESTDIR)$(BASHDIR)/capcon
+	install -m 644 build/completion/_rcon build/completion/_capcon $(DESTDIR)$(ZSHDIR)/
+	install -m 644 build/completion/rcon.fish build/completion/capcon.fish $(DESTDIR)$(FISHDIR)/
+	install -m 644 testdata/profiles/*.toml $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 README.md docs/PROFILES.md docs/NAMESPACES.md docs/SECURITY.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/rcon $(DESTDIR)$(BINDIR)/capcon \
+		$(DESTDIR)$(MANDIR)/man1/rcon.1 $(DESTDIR)$(MANDIR)/man1/capcon.1 $(DESTDIR)$(MANDIR)/man5/rcon.toml.5 \
+		$(DESTDIR)$(BASHDIR)/rcon $(DESTDIR)$(BASHDIR)/capcon $(DESTDIR)$(ZSHDIR)/_rcon $(DESTDIR)$(ZSHDIR)/_capcon \
+		$(DESTDIR)$(FISHDIR)/rcon.fish $(DESTDIR)$(FISHDIR)/capcon.fish
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+# A Debian package of `make install PREFIX=/usr` (packaging/deb/build.sh;
+# checked with lintian), and its install-run-purge test.
+deb:
+	packaging/deb/build.sh
+
+test-package: deb
+	packaging/deb/test.sh
+
 demo: build
 	scripts/demo.sh
 
@@ -67,4 +128,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzParseSpec -fuzztime=$(FUZZTIME) ./cmd/rcon/
 
 clean:
-	rm -rf bin
+	rm -rf bin build

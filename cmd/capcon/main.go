@@ -16,19 +16,27 @@ type runCmd struct {
 	cli.Common `embed:""`
 }
 
+// usage is the run's synopsis in --help and the man page.
+var usage = []string{"[flags] -- COMMAND [ARGS...]", `[flags] --command "SHELL COMMAND"`}
+
 var app struct {
-	Run     runCmd         `cmd:"" default:"withargs" help:"Run a command with pruned capabilities (the default: capcon [flags] -- COMMAND)."`
-	Show    cli.ShowCmd    `cmd:"" name:"show" help:"Decode the capability sets of a process (default: what capcon starts from)."`
-	Profile cli.ProfileCmd `cmd:"" name:"profile" help:"Check, show or export TOML profiles."`
+	Version cli.VersionFlag `name:"version" help:"Print the version, the Go version and the cgroup mode detected, and exit."`
+	Run     runCmd          `cmd:"" default:"withargs" help:"Run a command with pruned capabilities (the default: capcon [flags] -- COMMAND)."`
+	Show    cli.ShowCmd     `cmd:"" name:"show" help:"Decode the capability sets of a process (default: what capcon starts from)."`
+	Profile cli.ProfileCmd  `cmd:"" name:"profile" help:"Check, show or export TOML profiles."`
 }
 
 func main() {
 	launch.RefuseSetID("capcon")
 	launch.MaybeInit()
 	launch.CloseInheritedFDs()
-	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "capcon",
+	opts := append(cli.HelpOptions(usage...),
 		kong.Description("Run a command with only the Linux capabilities it needs."),
 		kong.UsageOnError())
+	if status, ok := cli.Hidden("capcon", os.Args[1:], &app, usage, opts...); ok {
+		os.Exit(status)
+	}
+	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "capcon", opts...)
 	if err != nil {
 		os.Exit(launch.Exit("capcon", err))
 	}

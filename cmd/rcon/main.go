@@ -25,22 +25,30 @@ type psCmd struct {
 	JSON bool `name:"json" help:"Print JSON."`
 }
 
+// usage is the run's synopsis in --help and the man page.
+var usage = []string{"[flags] -- COMMAND [ARGS...]", `[flags] --command "SHELL COMMAND"`}
+
 var app struct {
-	Run     runCmd         `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
-	GC      gcCmd          `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
-	PS      psCmd          `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
-	Attach  cli.AttachCmd  `cmd:"" name:"attach" help:"Move running processes (all their threads) into a new or named group and return."`
-	Set     cli.SetCmd     `cmd:"" name:"set" help:"Change the limits of a live group (own or shared)."`
-	Profile cli.ProfileCmd `cmd:"" name:"profile" help:"Check or show TOML profiles."`
+	Version cli.VersionFlag `name:"version" help:"Print the version, the Go version and the cgroup mode detected, and exit."`
+	Run     runCmd          `cmd:"" default:"withargs" help:"Run a command under limits (the default: rcon [flags] -- COMMAND)."`
+	GC      gcCmd           `cmd:"" name:"gc" help:"Remove groups left by rcon runs that were killed."`
+	PS      psCmd           `cmd:"" name:"ps" help:"List the groups rcon runs now, with usage."`
+	Attach  cli.AttachCmd   `cmd:"" name:"attach" help:"Move running processes (all their threads) into a new or named group and return."`
+	Set     cli.SetCmd      `cmd:"" name:"set" help:"Change the limits of a live group (own or shared)."`
+	Profile cli.ProfileCmd  `cmd:"" name:"profile" help:"Check or show TOML profiles."`
 }
 
 func main() {
 	launch.RefuseSetID("rcon")
 	launch.MaybeInit()
 	launch.CloseInheritedFDs()
-	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "rcon",
+	opts := append(cli.HelpOptions(usage...),
 		kong.Description("Run a command in a fresh cgroup with CPU, memory, pids and I/O limits."),
 		kong.UsageOnError())
+	if status, ok := cli.Hidden("rcon", os.Args[1:], &app, usage, opts...); ok {
+		os.Exit(status)
+	}
+	ctx, err := cli.Parse(os.Args[1:], &app, &app.Run, func() []string { return app.Run.Args }, "rcon", opts...)
 	if err != nil {
 		os.Exit(launch.Exit("rcon", err))
 	}
