@@ -10,6 +10,7 @@ import (
 	"rcon/cgroupfs"
 	"rcon/manpage"
 	"rcon/profiles"
+	"rcon/registry"
 	"rcon/shellcomp"
 )
 
@@ -80,7 +81,7 @@ func manSections(tool string) []manpage.Section {
 
 **%s**
 : The parent group of new groups, as **--parent**.
-`, profiles.PathEnv, profiles.SystemDir, cgroupfs.StateEnv, cgroupfs.ParentEnv)
+`, profiles.PathEnv, profiles.SystemDir, registry.StateEnv, cgroupfs.ParentEnv)
 	files := fmt.Sprintf(`%s/*NAME*.toml
 : Profiles, found by **--profile** *NAME*; see **rcon.toml**(5). Examples: share/doc/rcon/examples under the installation prefix (/usr/share/doc/rcon/examples from the package).
 `, profiles.SystemDir)

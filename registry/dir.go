@@ -11,13 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// stateEnv overrides the state directory.
-const stateEnv = "RCON_STATE_DIR"
+// StateEnv overrides the state directory.
+const StateEnv = "RCON_STATE_DIR"
 
 // StateDir is where records live: $RCON_STATE_DIR, else /run/rcon for
 // root, else $XDG_RUNTIME_DIR/rcon, else /tmp/rcon-UID.
 func StateDir() string {
-	if d := os.Getenv(stateEnv); d != "" {
+	if d := os.Getenv(StateEnv); d != "" {
 		return d
 	}
 	if os.Geteuid() == 0 {
@@ -52,7 +52,7 @@ func checkStateDir(dir string) error {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("state directory %s: not a directory (a symlink?)", dir)
 	case int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("state directory %s: owned by uid %d, not by us (%d); remove it or set %s", dir, st.Uid, os.Geteuid(), stateEnv)
+		return fmt.Errorf("state directory %s: owned by uid %d, not by us (%d); remove it or set %s", dir, st.Uid, os.Geteuid(), StateEnv)
 	case st.Mode&0o022 != 0:
 		return fmt.Errorf("state directory %s: writable by others (mode %o); chmod go-w it", dir, st.Mode&0o777)
 	}

@@ -12,7 +12,7 @@ import (
 // A record goes only with its group: when the group cannot be removed,
 // the record stays for GC.
 func TestReclaimReleasesTheRecordOnlyOnceTheGroupIsGone(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, err := Self()
 	if err != nil {
 		t.Fatal(err)

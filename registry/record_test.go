@@ -27,7 +27,7 @@ func TestOwnerIdentity(t *testing.T) {
 }
 
 func TestClaimIsExclusiveAndGCKeepsLiveOwners(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	live := &Record{Name: "live", Owner: me}
 	if err := claim(live); err != nil {
@@ -71,7 +71,7 @@ func TestClaimIsExclusiveAndGCKeepsLiveOwners(t *testing.T) {
 }
 
 func TestGCBound(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	for _, n := range []string{"a", "b", "c"} {
@@ -97,7 +97,7 @@ func TestStateDirMustBeOurs(t *testing.T) {
 	link := filepath.Join(base, "link")
 	os.Symlink(base, link)
 	for _, dir := range []string{open, link} {
-		t.Setenv(stateEnv, dir)
+		t.Setenv(StateEnv, dir)
 		me, _ := Self()
 		if err := claim(&Record{Name: "x", Owner: me}); err == nil {
 			t.Errorf("claim in %s accepted", dir)
@@ -110,7 +110,7 @@ func TestStateDirMustBeOurs(t *testing.T) {
 		other := filepath.Join(base, "other")
 		os.Mkdir(other, 0o700)
 		os.Chown(other, 65534, 65534)
-		t.Setenv(stateEnv, other)
+		t.Setenv(StateEnv, other)
 		if _, err := Records(); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("records from a directory nobody owns: %v", err)
 		}
@@ -120,7 +120,7 @@ func TestStateDirMustBeOurs(t *testing.T) {
 // With more live records than the bound, an orphan is still reached: the
 // window of a bounded sweep moves from one start to the next.
 func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		if err := claim(&Record{Name: n, Owner: me}); err != nil {
@@ -157,7 +157,7 @@ func TestGCBoundReachesOrphansPastLiveRecords(t *testing.T) {
 // A reader never sees a claimed name's record half written: what it
 // reads parses, however claim and Release interleave with it.
 func TestClaimPublishesWholeRecords(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	path := filepath.Join(StateDir(), "w.json")
 	stop := make(chan struct{})
@@ -204,7 +204,7 @@ func ageFile(t *testing.T, path string, d time.Duration) {
 // writers are removed once stale, and the name can be claimed again;
 // fresh ones, which may be being written now, are left alone.
 func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	dir := StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestGCRemovesStaleUnreadableRecordsAndTemps(t *testing.T) {
 // record: collecting it must not take the lock a second time (a second
 // flock on the file blocks, even in the same process).
 func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	gone := filepath.Join(t.TempDir(), "no-such-group")
@@ -286,7 +286,7 @@ func TestClaimUnderTheNameLockDoesNotRelock(t *testing.T) {
 // the new run's group is empty until its command starts, and collecting
 // it would remove that group and the new record.
 func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	dead := Owner{PID: me.PID, Start: me.Start + 1}
 	group := t.TempDir() // stands for the new run's still empty group
@@ -335,7 +335,7 @@ func TestCollectDeadSkipsANameTakenOver(t *testing.T) {
 // to the file, so Create's Release on error cannot remove a record that
 // belongs to the run holding the name.
 func TestFailedClaimDoesNotBindTheFile(t *testing.T) {
-	t.Setenv(stateEnv, t.TempDir())
+	t.Setenv(StateEnv, t.TempDir())
 	me, _ := Self()
 	rec := &Record{Name: strings.Repeat("x", 300), Owner: me} // NAME.json: ENAMETOOLONG at link(2)
 	if err := claim(rec); err == nil || errors.Is(err, errNameInUse) {
@@ -350,7 +350,7 @@ func TestFailedClaimDoesNotBindTheFile(t *testing.T) {
 // say) is not garbage: it may be a live run's, and stays however old.
 func TestRecordOfAnotherShapeIsNotGarbage(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(stateEnv, dir)
+	t.Setenv(StateEnv, dir)
 	f := filepath.Join(dir, "other.json")
 	if err := os.WriteFile(f, []byte(`{"name": "other", "owner": "pid 1234"}`), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,9 +20,9 @@ import (
 	"github.com/willabides/kongplete"
 
 	"rcon/caps"
-	"rcon/cgroupfs"
 	"rcon/nsjail"
 	"rcon/profiles"
+	"rcon/registry"
 )
 
 // Complete prints the candidates for the line in $COMP_LINE, cut at
@@ -291,7 +291,7 @@ func ProfileNames() []string {
 // lists). Only records are read: no directory, group or record is made,
 // and a missing state directory is simply no groups.
 func GroupNames() []string {
-	recs, err := cgroupfs.Records()
+	recs, err := registry.Records()
 	if err != nil {
 		return nil
 	}
