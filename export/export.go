@@ -12,6 +12,7 @@ package export
 
 import (
 	"fmt"
+	"rcon/cgroupfs"
 	"sort"
 	"strings"
 )
@@ -59,15 +60,16 @@ type Limits struct {
 	IO          []IO
 }
 
-// IOKind is which throttle an IO limit sets.
-type IOKind string
+// IOKind is which throttle an IO limit sets: cgroupfs's kinds, the names
+// rcon gives them everywhere.
+type IOKind = cgroupfs.IOKind
 
-// The throttles, as rcon's cgroupfs names them.
+// The throttles.
 const (
-	ReadBPS   IOKind = "rbps"
-	WriteBPS  IOKind = "wbps"
-	ReadIOPS  IOKind = "riops"
-	WriteIOPS IOKind = "wiops"
+	ReadBPS   = cgroupfs.ReadBPS
+	WriteBPS  = cgroupfs.WriteBPS
+	ReadIOPS  = cgroupfs.ReadIOPS
+	WriteIOPS = cgroupfs.WriteIOPS
 )
 
 // IO throttles one block device, named by its numbers (a profile's

@@ -46,6 +46,8 @@ die() {
 	echo "testvm/prepare-systemd: ERROR: $*" >&2
 	exit 1
 }
+# shellcheck source=testvm/prepare-lib.sh
+. "$here/prepare-lib.sh"
 
 # The kernel (whose modules we need) and base.cpio come from prepare.sh; it
 # takes its own lock, so it runs before ours (one lock file each: no
@@ -71,7 +73,7 @@ suite=${TESTVM_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
 # modules' the kernel, so a new kernel from prepare.sh --force only remakes
 # modules.cpio, not the image.
 stamp=$sd/ready
-self_hash=$(cat "${BASH_SOURCE[0]}" "$here/modules.sh" | sha256sum | cut -c1-16)
+self_hash=$(cat "${BASH_SOURCE[0]}" "$here/prepare-lib.sh" | sha256sum | cut -c1-16)
 want="$suite $self_hash"
 
 have_tools() { command -v mmdebstrap >/dev/null && command -v mkfs.ext4 >/dev/null; }
@@ -91,20 +93,7 @@ if [[ $force == 0 ]] && cache_ok; then
 fi
 
 t0=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare-systemd.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-dl=$work/dl
-mkdir -p "$dl"
-if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() {
-	if [[ $apt_updated == 0 ]]; then
-		log "apt-get update"
-		apt-get update -qq >&2 || die "apt-get update failed"
-		apt_updated=1
-	fi
-}
+start_work testvm-prepare-systemd
 
 # --- host tools ------------------------------------------------------------
 if ! have_tools; then
@@ -123,8 +112,6 @@ fi
 [[ $(id -u) == 0 ]] || die "need root to build the image (mmdebstrap, file owners in mkfs.ext4 -d)"
 
 # --- ext4 modules of the kernel prepare.sh chose -----------------------------
-# shellcheck source=testvm/modules.sh
-. "$here/modules.sh"
 
 if [[ $force == 1 ]] || ! modules_ok; then
 	kpkg=linux-image-$kver

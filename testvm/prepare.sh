@@ -37,11 +37,13 @@ die() {
 	echo "testvm/prepare: ERROR: $*" >&2
 	exit 1
 }
+# shellcheck source=testvm/prepare-lib.sh
+. "$here/prepare-lib.sh"
 
 # The layout of a complete cache; the stamp names the kernel and the hash of
 # this script, so changing the script rebuilds.
 stamp=$cache/ready
-self_hash=$(cat "${BASH_SOURCE[0]}" "$here/modules.sh" | sha256sum | cut -c1-16)
+self_hash=$(cat "${BASH_SOURCE[0]}" "$here/prepare-lib.sh" | sha256sum | cut -c1-16)
 
 have_tools() {
 	command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
@@ -72,21 +74,7 @@ if [[ $force == 0 ]] && cache_ok && have_tools; then
 fi
 
 t0=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-# apt-get download runs as _apt when it can: let it write to $dl.
-dl=$work/dl
-mkdir -p "$dl"
-if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() {
-	if [[ $apt_updated == 0 ]]; then
-		log "apt-get update"
-		apt-get update -qq >&2 || die "apt-get update failed"
-		apt_updated=1
-	fi
-}
+start_work testvm-prepare
 
 # --- host tools ------------------------------------------------------------
 if ! have_tools; then
@@ -133,8 +121,6 @@ download() { # package -> path of the .deb in $work
 	printf '%s\n' "${debs[0]}"
 }
 
-# shellcheck source=testvm/modules.sh
-. "$here/modules.sh"
 
 kdir=$cache/kernel-$kver
 if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then

@@ -1,7 +1,28 @@
 # shellcheck shell=bash
-# testvm/modules.sh: sourced by prepare.sh and prepare-systemd.sh, which
-# both take kernel modules out of a Debian linux-image .deb (it ships no
-# modules.dep) and need log and die defined.
+# testvm/prepare-lib.sh: what prepare.sh and prepare-systemd.sh share,
+# sourced once they defined log and die: a work directory for apt-get
+# download, and kernel modules out of a Debian linux-image .deb (it ships
+# no modules.dep).
+
+# start_work NAME: a fresh $work (removed on exit) with $dl in it, where
+# apt-get download (run as _apt when it can) may write.
+start_work() {
+	work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	trap 'rm -rf "$work"' EXIT
+	dl=$work/dl
+	mkdir -p "$dl"
+	if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
+	export DEBIAN_FRONTEND=noninteractive
+}
+
+apt_updated=0
+apt_update() { # once per run
+	if [[ $apt_updated == 0 ]]; then
+		log "apt-get update"
+		apt-get update -qq >&2 || die "apt-get update failed"
+		apt_updated=1
+	fi
+}
 
 modinfo_depends() { # module file -> comma-separated dependencies
 	local f=$1
