@@ -140,11 +140,12 @@ func (s *job) check() (*steps, error) {
 	}
 	st := &steps{cmd: &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}}
 	st.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if s.jail.WantsUser() {
-		// In a new user namespace the capabilities are the init's there
-		// (all of them, for its root), not the caller's on the host: the
-		// init computes the real plan (initMain). Here only the names are
-		// checked, so bad input still fails before anything starts.
+	if s.jail.WantsUser() || s.initPath() {
+		// The init applies the plan to the command (initMain), not this
+		// process to the init; in a new user namespace the capabilities
+		// are even the init's there (all of them, for its root), not the
+		// caller's on the host. Here only the names are checked, so bad
+		// input still fails before anything starts.
 		if s.Caps != nil {
 			err = s.Caps.Validate()
 		}
