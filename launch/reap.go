@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"rcon/procfs"
@@ -140,9 +141,14 @@ func reapExited(seen func(pid int, w unix.WaitStatus)) int {
 // process in /proc.
 func children(proc *os.File) []int {
 	self := os.Getpid()
-	pids, err := childrenFiles(proc, self)
-	if err == nil {
-		return pids
+	if !noChildrenFiles.Load() {
+		pids, err := childrenFiles(proc, self)
+		if err == nil {
+			return pids
+		}
+		// A kernel without the files lacks them on every call (every
+		// tick of --wait-all): probe once.
+		noChildrenFiles.Store(errors.Is(err, errNoChildrenFile))
 	}
 	names, err := readDirNames(proc)
 	if err != nil {
@@ -162,6 +168,10 @@ func children(proc *os.File) []int {
 }
 
 var errNoChildrenFile = errors.New("no /proc/PID/task/TID/children")
+
+// noChildrenFiles: the kernel has no per-thread children files
+// (CONFIG_PROC_CHILDREN off), found by the first call of children.
+var noChildrenFiles atomic.Bool
 
 func childrenFiles(proc *os.File, self int) ([]int, error) {
 	dir := strconv.Itoa(self) + "/task"
