@@ -63,8 +63,9 @@ func ManagerFor(uid int) Manager {
 // to the user manager: a lingering user's cron job has no session bus).
 // The error says, in one line, what was tried.
 func Connect() (*Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	// Not a context with a deadline: godbus closes a connection when its
+	// dial context is done, and this one lives for the whole run.
+	ctx := context.Background()
 	if os.Geteuid() == 0 {
 		c, err := sd.NewSystemConnectionContext(ctx)
 		if err == nil {
@@ -155,7 +156,10 @@ func CheckSlice(s string) error {
 		c := s[i]
 		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == ':'
 	}
-	if !ok || strings.Contains(s, "--") || (strings.HasPrefix(s, "-") && s != "-.slice") || strings.HasSuffix(strings.TrimSuffix(s, ".slice"), "-") {
+	if s == "-.slice" {
+		return nil // the root slice
+	}
+	if !ok || strings.Contains(s, "--") || strings.HasPrefix(s, "-") || strings.HasSuffix(strings.TrimSuffix(s, ".slice"), "-") {
 		return fmt.Errorf("invalid slice %q: a systemd slice name such as rcon.slice or rcon-batch.slice (letters, digits, ':', '_', '.', '-'; ends in .slice)", s)
 	}
 	return nil
