@@ -128,8 +128,11 @@ func TestSystemdScopeHoldsLimits(t *testing.T) {
 
 func TestSystemdSliceAndExitStatus(t *testing.T) {
 	needSystemd(t)
-	r := sdrcon(t, "--slice", "rcon-test.slice", "--mem", "64M", "--", "sh", "-c", "cat /proc/self/cgroup; exit 3")
-	if r.Code != 3 || !strings.Contains(r.Stdout, "/rcon.slice/rcon-test.slice/rcon-") {
+	// Not rcon-*: systemd keeps a slice it made for a scope loaded, and
+	// the end's check is that no rcon-* unit is left.
+	t.Cleanup(func() { systemctl(t, "stop", "rcontest.slice") })
+	r := sdrcon(t, "--slice", "rcontest.slice", "--mem", "64M", "--", "sh", "-c", "cat /proc/self/cgroup; exit 3")
+	if r.Code != 3 || !strings.Contains(r.Stdout, "/rcontest.slice/rcon-") {
 		t.Fatalf("exit %d, want 3 in rcon-test.slice\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = sdrcon(t, "--slice", "bad/slice", "--", "true")
@@ -272,10 +275,26 @@ func TestSystemdNoBusIsOneLine(t *testing.T) {
 
 func TestSystemdRefusesWhatItDoesNotSupport(t *testing.T) {
 	needSystemd(t)
-	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}, {"--unshare", "pid"}} {
+	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}, {"--unshare", "cgroup"}, {"--fit"}} {
 		r := sdrcon(t, append(args, "--", "true")...)
 		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, want 125 in one line: %s", args, r.Code, r.Stderr)
 		}
+	}
+}
+
+func TestSystemdNamespaceInitIsHeldInItsScope(t *testing.T) {
+	needSystemd(t)
+	ns := "pid,mount"
+	if os.Geteuid() != 0 {
+		ns = "user,pid,mount"
+	}
+	r := sdrcon(t, "--unshare", ns, "--pids", "20", "--", "sh", "-c", `echo "pid=$$"; sed -n 's/^0:://p' /proc/self/cgroup; cat /proc/1/cmdline | tr '\0' ' '; echo`)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Logf("%s", r.Stdout)
+	if !strings.Contains(r.Stdout, "/rcon.slice/rcon-") || !strings.Contains(r.Stdout, "pid=2\n") || !strings.Contains(r.Stdout, "rcon-init") {
+		t.Errorf("want the command as pid 2 under rcon-init in an rcon scope:\n%s", r.Stdout)
 	}
 }

@@ -38,8 +38,14 @@ func (s *job) openScope() (*runGroup, error) {
 		return nil, errors.New("--fit is not supported with --driver systemd yet (use --driver cgroupfs)")
 	case cgroupfs.Detect() != cgroupfs.V2:
 		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
-	case s.initPath():
-		return nil, errors.New("--driver systemd does not support the namespace init yet (--unshare pid, user, cgroup, --chroot): use --driver cgroupfs")
+	}
+	// The namespace init (pid, user, chroot) needs nothing of its own
+	// here: it is the held process (the hold re-exec's /proc/self/exe as
+	// the init, in the namespaces it was cloned into). A cgroup namespace
+	// cannot be: its root is fixed at the clone, before the held process
+	// is in its scope, so the command would see rcon's cgroup as its root.
+	if ns, err := normalizedNS(s); err == nil && ns.Cgroup {
+		return nil, errors.New("--unshare cgroup is not supported with --driver systemd yet (the namespace's root would not be the scope): use --driver cgroupfs")
 	}
 	_, _ = registry.GC(false, gcPerStart)
 	c, err := sdscope.Connect()
