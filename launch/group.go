@@ -22,6 +22,9 @@ type runGroup struct {
 	// sd: the group is a systemd scope of this manager (rec.Unit); g is
 	// its cgroup once startScope made it, nil before.
 	sd *sdscope.Conn
+	// acct, when set, is read for the figures instead of g: a scope's run
+	// slice, which outlives the scope (see sdscope.RunSlice).
+	acct *cgroupfs.Group
 }
 
 // openGroup sweeps orphans of killed runs (bounded), then creates the
@@ -127,13 +130,17 @@ func (rg *runGroup) group() *cgroupfs.Group {
 // join, the rest are the whole group's.
 func (rg *runGroup) stats(all bool) cgroupfs.Stats {
 	var st cgroupfs.Stats
-	if rg.g == nil {
+	g := rg.g
+	if rg.acct != nil {
+		g = rg.acct
+	}
+	if g == nil {
 		return st
 	}
 	if all {
-		st, _ = rg.g.Stats()
+		st, _ = g.Stats()
 	} else {
-		st.OOMKills = rg.g.OOMKills()
+		st.OOMKills = g.OOMKills()
 	}
 	if rg.shared != "" {
 		st.OOMKills -= min(st.OOMKills, rg.oom0)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -115,6 +116,9 @@ func (s *job) startScope(st *steps) error {
 		return abort(fmt.Errorf("open the cgroup of %s: %w", rg.rec.Unit, err))
 	}
 	rg.g = g
+	if rg.acct, err = cgroupfs.Open(rg.rec.Slice, cgroupfs.V2, []string{filepath.Dir(dir)}, nil); err != nil {
+		return abort(fmt.Errorf("open the cgroup of %s: %w", rg.rec.Slice, err))
+	}
 	if err := inCgroup(pid, dir); err != nil {
 		return abort(err)
 	}
@@ -155,6 +159,9 @@ func describe(argv []string) string {
 // record once systemd has let it go.
 func (rg *runGroup) endScope() error {
 	defer rg.sd.Close()
+	if rg.acct != nil {
+		rg.acct.Close()
+	}
 	if err := registry.ReclaimScope(rg.sd, rg.g, rg.rec, true); err != nil {
 		return fail(ExitFailure, "%v (the record stays for rcon gc)", err)
 	}

@@ -76,11 +76,14 @@ func checkScopeRecord(rec *Record, refuse func(string, ...any) error) error {
 	if rec.Manager != string(sdscope.System) && rec.Manager != string(sdscope.User) {
 		return refuse("unknown manager %q", rec.Manager)
 	}
+	if !sdscope.IsRunSlice(rec.Slice, rec.Name) {
+		return refuse("slice %q is not a run slice of %s", rec.Slice, rec.Name)
+	}
 	if len(rec.MadeParents) > 0 || len(rec.Paths) > 1 || rec.Shared {
 		return refuse("a scope record with made parents, several paths or members")
 	}
 	for _, p := range rec.Paths {
-		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(p, cgroupfs.Mountpoint+"/") || filepath.Base(p) != rec.Unit {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(p, cgroupfs.Mountpoint+"/") || filepath.Base(p) != rec.Unit || filepath.Base(filepath.Dir(p)) != rec.Slice {
 			return refuse("path %s is not the cgroup of %s", p, rec.Unit)
 		}
 	}

@@ -20,7 +20,7 @@ func ClaimScope(name, slice string, m sdscope.Manager, r *cgroupfs.Resources, re
 		return err
 	}
 	rec.Name, rec.Version, rec.Limits = name, cgroupfs.V2, *r
-	rec.Driver, rec.Unit, rec.Manager, rec.Slice = DriverSystemd, sdscope.UnitFor(name), string(m), slice
+	rec.Driver, rec.Unit, rec.Manager, rec.Slice = DriverSystemd, sdscope.UnitFor(name), string(m), sdscope.RunSlice(slice, name)
 	return claim(rec)
 }
 
@@ -52,6 +52,9 @@ func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) er
 	if err := c.Stop(rec.Unit); err != nil {
 		return err
 	}
+	if err := c.Stop(rec.Slice); err != nil {
+		return err
+	}
 	rec.Release()
 	return nil
 }
@@ -69,7 +72,11 @@ func collectScope(rec *Record, kill bool) (int, error) {
 	}
 	defer c.Close()
 	if !c.Exists(rec.Unit) {
-		// Never made, or systemd collected it (empty): nothing of it is left.
+		// Never made, or systemd collected it (empty): what may be left
+		// is its run slice.
+		if err := c.Stop(rec.Slice); err != nil {
+			return 0, err
+		}
 		rec.Release()
 		return 0, nil
 	}

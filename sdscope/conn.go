@@ -149,6 +149,32 @@ func UnitFor(name string) string {
 	return "rcon-" + name + ".scope"
 }
 
+// RunSlice is the slice of one run's scope: a child of parent (the
+// --slice, default rcon.slice) of the run's own name, with '-' escaped as
+// systemd-escape does (a dash is a level of the slice tree).
+//
+// Why a slice per run: systemd stops a scope, and removes its cgroup, as
+// soon as its last process exits, which races rcon's reading of the
+// scope's memory.events (the OOM report) and --stats after the command
+// exits. The run slice outlives the scope until rcon stops it, and its
+// figures are hierarchical: memory.events (oom_kill), cpu.stat,
+// memory.peak and io.stat count the scope, its only child, also once it
+// is gone.
+func RunSlice(parent, name string) string {
+	esc := strings.ReplaceAll(name, "-", `\x2d`)
+	if parent == "-.slice" {
+		return esc + ".slice"
+	}
+	return strings.TrimSuffix(parent, ".slice") + "-" + esc + ".slice"
+}
+
+// IsRunSlice tells whether slice is a run slice of name (RunSlice of some
+// parent): what the registry requires of a record before it stops one.
+func IsRunSlice(slice, name string) bool {
+	esc := strings.ReplaceAll(name, "-", `\x2d`)
+	return slice == esc+".slice" || (strings.HasSuffix(slice, "-"+esc+".slice") && CheckSlice(strings.TrimSuffix(slice, "-"+esc+".slice")+".slice") == nil)
+}
+
 // CheckSlice checks a --slice / [run] slice value: a slice unit name.
 func CheckSlice(s string) error {
 	ok := strings.HasSuffix(s, ".slice") && len(s) > len(".slice") && len(s) <= 255 && s[0] != '.'

@@ -156,6 +156,9 @@ func (c *Conn) Stop(unit string) error {
 	if err := wait(ch, "stop "+unit); err != nil {
 		return fmt.Errorf("systemd (%s manager): %w", c.Manager, err)
 	}
+	if strings.HasSuffix(unit, ".slice") {
+		return nil // stopped is gone enough: it has no processes and no cgroup
+	}
 	// CollectMode=inactive-or-failed: once stopped it is unloaded; wait
 	// (bounded) so that "released" means gone.
 	for i := 0; i < 100 && c.Exists(unit); i++ {
