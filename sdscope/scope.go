@@ -161,8 +161,8 @@ func (c *Conn) Stop(unit string) error {
 	}
 	// CollectMode=inactive-or-failed: once stopped it is unloaded; wait
 	// (bounded) so that "released" means gone.
-	for i := 0; i < 100 && c.Exists(unit); i++ {
-		time.Sleep(10 * time.Millisecond)
+	for i := 0; i < 1000 && c.Exists(unit); i++ {
+		time.Sleep(time.Millisecond)
 	}
 	if c.Exists(unit) {
 		return fmt.Errorf("systemd (%s manager): %s still loaded after stop", c.Manager, unit)
