@@ -14,14 +14,14 @@ import (
 )
 
 // useSystemd tells whether the run's group is a systemd scope: asked for
-// with --driver systemd, or "auto" on a host sdscope.Auto accepts. The
+// with --driver systemd, or "auto" on a host sdscope.AutoChoosesSystemd accepts. The
 // default ("" or cgroupfs) never is, and never connects to D-Bus.
 func (s *job) useSystemd() bool {
 	switch s.Driver {
 	case "systemd":
 		return true
 	case "auto":
-		return sdscope.Auto(s.Parent)
+		return sdscope.AutoChoosesSystemd(s.Parent)
 	}
 	return false
 }

@@ -191,12 +191,12 @@ func CheckSlice(s string) error {
 	return nil
 }
 
-// Auto reports whether the systemd driver would be chosen automatically:
+// AutoChoosesSystemd reports whether the systemd driver would be chosen automatically:
 // the unified hierarchy is mounted, systemd is PID 1 (/run/systemd/system
 // exists) and no --parent was given (a parent is a cgroupfs path). Only
 // for the driver "auto"; the default stays "cgroupfs" until the whole
 // suite passes in the systemd VM (README, "Drivers").
-func Auto(parent string) bool {
+func AutoChoosesSystemd(parent string) bool {
 	if parent != "" || cgroupfs.Detect() != cgroupfs.V2 {
 		return false
 	}

@@ -28,7 +28,7 @@ type Spec struct {
 	Parent string `json:"parent,omitempty"`
 	// Driver picks what holds the group: "cgroupfs" (rcon's own
 	// directories; the default, also for ""), "systemd" (a transient
-	// scope, package sdscope) or "auto" (systemd where sdscope.Auto says).
+	// scope, package sdscope) or "auto" (systemd where sdscope.AutoChoosesSystemd says).
 	Driver string `json:"driver,omitempty"`
 	// Slice is the systemd slice of the scope (empty: sdscope.DefaultSlice).
 	Slice string `json:"slice,omitempty"`
