@@ -17,17 +17,12 @@ func (c *Common) capsLayer(l *spec.Layer, set map[string]bool) error {
 	if set["no-new-privs"] && set["allow-new-privs"] {
 		return usage("--no-new-privs and --allow-new-privs are exclusive")
 	}
-	if set["keep"] {
-		l.Keep = spec.Val(splitList(c.Keep), "--keep")
-	}
-	if set["drop"] {
-		l.Drop = spec.Val(splitList(c.Drop), "--drop")
-	}
+	l.Keep, l.Drop = flag(set, "keep", splitList(c.Keep)), flag(set, "drop", splitList(c.Drop))
 	if set["no-new-privs"] {
-		l.NoNewPrivs = spec.Val(true, "--no-new-privs")
+		l.NoNewPrivs = flag(set, "no-new-privs", true)
 	}
 	if set["allow-new-privs"] {
-		l.NoNewPrivs = spec.Val(false, "--allow-new-privs")
+		l.NoNewPrivs = flag(set, "allow-new-privs", false)
 	}
 	return nil
 }

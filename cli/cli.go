@@ -140,15 +140,8 @@ func (c *Common) layer(l *spec.Layer, set map[string]bool) error {
 	if len(argv) > 0 {
 		l.Argv = spec.Val(argv, "--")
 	}
-	if set["user"] {
-		l.User = spec.Val(c.User, "--user")
-	}
-	if set["group"] {
-		l.Group = spec.Val(c.GroupID, "--group")
-	}
-	if set["groups"] {
-		l.Groups = spec.Val(splitList(c.Groups), "--groups")
-	}
+	l.User, l.Group = flag(set, "user", c.User), flag(set, "group", c.GroupID)
+	l.Groups = flag(set, "groups", splitList(c.Groups))
 	if err := c.capsLayer(l, set); err != nil {
 		return err
 	}
@@ -178,30 +171,16 @@ func (l *Limits) layer(set map[string]bool) (spec.Limits, error) {
 			}
 		}
 	}
-	if set["cpu"] {
-		out.CPU = spec.Val(l.CPU, "--cpu")
+	out.CPU = flag(set, "cpu", l.CPU)
+	out.CPUPeriod = flag(set, "cpu-period", uint64(l.CPUPeriod))
+	out.CPUWeight = flag(set, "cpu-weight", uint64(l.CPUWeight))
+	out.Cpuset = flag(set, "cpuset", l.Cpuset)
+	out.Mem = flag(set, "mem", int64(l.Mem))
+	out.MemHigh = flag(set, "mem-high", int64(l.MemHigh))
+	if l.Swap != nil {
+		out.Swap = flag(set, "swap", int64(*l.Swap))
 	}
-	if set["cpu-period"] {
-		out.CPUPeriod = spec.Val(uint64(l.CPUPeriod), "--cpu-period")
-	}
-	if set["cpu-weight"] {
-		out.CPUWeight = spec.Val(uint64(l.CPUWeight), "--cpu-weight")
-	}
-	if set["cpuset"] {
-		out.Cpuset = spec.Val(l.Cpuset, "--cpuset")
-	}
-	if set["mem"] {
-		out.Mem = spec.Val(int64(l.Mem), "--mem")
-	}
-	if set["mem-high"] {
-		out.MemHigh = spec.Val(int64(l.MemHigh), "--mem-high")
-	}
-	if set["swap"] && l.Swap != nil {
-		out.Swap = spec.Val(int64(*l.Swap), "--swap")
-	}
-	if set["pids"] {
-		out.Pids = spec.Val(l.Pids, "--pids")
-	}
+	out.Pids = flag(set, "pids", l.Pids)
 	var io []cgroupfs.IOLimit
 	for _, f := range []struct {
 		flag string
@@ -257,36 +236,27 @@ func (g *Group) layer(l *spec.Layer, set map[string]bool) error {
 		if err := cgroupfs.ValidName(g.Name); err != nil {
 			return usage("--name: %v", err)
 		}
-		l.Name = spec.Val(g.Name, "--name")
+		l.Name = flag(set, "name", g.Name)
 	}
 	if set["shared"] {
 		if err := cgroupfs.ValidName(g.Shared); err != nil {
 			return usage("--shared: %v", err)
 		}
-		l.Shared = spec.Val(g.Shared, "--shared")
+		l.Shared = flag(set, "shared", g.Shared)
 	}
-	for _, f := range []struct {
-		flag string
-		dst  *spec.Opt[bool]
-		v    bool
-	}{{"update", &l.Update, g.Update}, {"wait-all", &l.WaitAll, g.WaitAll}, {"fit", &l.Fit, g.Fit}, {"stats", &l.Stats, g.Stats}} {
-		if set[f.flag] {
-			*f.dst = spec.Val(f.v, "--"+f.flag)
-		}
-	}
-	if set["parent"] {
-		l.Parent = spec.Val(g.Parent, "--parent")
-	}
-	if set["driver"] {
-		l.Driver = spec.Val(g.Driver, "--driver")
-	}
-	if set["slice"] {
-		l.Slice = spec.Val(g.Slice, "--slice")
-	}
-	if set["stats-json"] {
-		l.StatsJSON = spec.Val(g.StatsJSON, "--stats-json")
-	}
+	l.Update, l.WaitAll, l.Fit, l.Stats = flag(set, "update", g.Update), flag(set, "wait-all", g.WaitAll), flag(set, "fit", g.Fit), flag(set, "stats", g.Stats)
+	l.Parent, l.StatsJSON = flag(set, "parent", g.Parent), flag(set, "stats-json", g.StatsJSON)
+	l.Driver, l.Slice = flag(set, "driver", g.Driver), flag(set, "slice", g.Slice)
 	return nil
+}
+
+// flag is the setting of a flag, set only when the flag was given (on the
+// command line or in its environment variable).
+func flag[T any](set map[string]bool, name string, v T) spec.Opt[T] {
+	if !set[name] {
+		return spec.Opt[T]{}
+	}
+	return spec.Val(v, "--"+name)
 }
 
 // splitList flattens repeated and comma-separated values.

@@ -76,7 +76,7 @@ func exportInput(tool string, p *profiles.Profile, argv []string) (*export.Input
 		in.Name = strings.TrimSuffix(filepath.Base(p.Path), ".toml")
 	}
 	for _, l := range r.IO {
-		in.Limits.IO = append(in.Limits.IO, export.IO{Major: l.Major, Minor: l.Minor, Kind: export.IOKind(l.Kind), Rate: l.Rate})
+		in.Limits.IO = append(in.Limits.IO, export.IO{Major: l.Major, Minor: l.Minor, Kind: l.Kind, Rate: l.Rate})
 	}
 	if c := s.Caps; c != nil {
 		in.Caps = export.Caps{Prune: c.ChangesSets(), Keep: c.Keep, Drop: c.Drop, NoNewPrivs: !c.AllowNewPrivs}

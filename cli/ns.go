@@ -16,12 +16,7 @@ func (c *Common) nsLayer(l *spec.Layer, set map[string]bool) error {
 		}
 		l.Unshare = spec.Val(picked, "--unshare")
 	}
-	if set["hostname"] {
-		l.Hostname = spec.Val(c.Hostname, "--hostname")
-	}
-	if set["map-user"] {
-		l.MapUser = spec.Val(c.MapUser, "--map-user")
-	}
+	l.Hostname, l.MapUser = flag(set, "hostname", c.Hostname), flag(set, "map-user", c.MapUser)
 	for _, b := range []struct {
 		dst  *[]nsjail.Bind
 		args []string
@@ -35,11 +30,6 @@ func (c *Common) nsLayer(l *spec.Layer, set map[string]bool) error {
 		}
 	}
 	l.Tmpfs = append(l.Tmpfs, c.Tmpfs...)
-	if set["chroot"] {
-		l.Chroot = spec.Val(c.Chroot, "--chroot")
-	}
-	if set["ro-root"] {
-		l.ReadOnlyRoot = spec.Val(c.ReadOnlyRoot, "--ro-root")
-	}
+	l.Chroot, l.ReadOnlyRoot = flag(set, "chroot", c.Chroot), flag(set, "ro-root", c.ReadOnlyRoot)
 	return nil
 }

@@ -12,6 +12,7 @@ package export
 
 import (
 	"fmt"
+	"rcon/cgroupfs"
 	"sort"
 	"strings"
 )
@@ -59,15 +60,16 @@ type Limits struct {
 	IO          []IO
 }
 
-// IOKind is which throttle an IO limit sets.
-type IOKind string
+// IOKind is which throttle an IO limit sets: cgroupfs's kinds, the names
+// rcon gives them everywhere.
+type IOKind = cgroupfs.IOKind
 
-// The throttles, as rcon's cgroupfs names them.
+// The throttles.
 const (
-	ReadBPS   IOKind = "rbps"
-	WriteBPS  IOKind = "wbps"
-	ReadIOPS  IOKind = "riops"
-	WriteIOPS IOKind = "wiops"
+	ReadBPS   = cgroupfs.ReadBPS
+	WriteBPS  = cgroupfs.WriteBPS
+	ReadIOPS  = cgroupfs.ReadIOPS
+	WriteIOPS = cgroupfs.WriteIOPS
 )
 
 // IO throttles one block device, named by its numbers (a profile's
@@ -165,6 +167,32 @@ func Export(target string, in *Input) (*Result, error) {
 type warner struct{ lines []string }
 
 func (w *warner) add(format string, a ...any) { w.lines = append(w.lines, fmt.Sprintf(format, a...)) }
+
+// unsupported warns, in one fixed order, about each limit l sets that a
+// target cannot express at all; why maps the limit's key to the reason.
+func (w *warner) unsupported(l *Limits, why map[string]string) {
+	for _, k := range []struct {
+		key string
+		set bool
+		val string // shown after the key ("": nothing)
+	}{
+		{"cpu_period_us", l.CPUPeriodUS != 0, fmt.Sprint(l.CPUPeriodUS)},
+		{"cpu_weight", l.CPUWeight > 0, fmt.Sprint(l.CPUWeight)},
+		{"cpuset", l.Cpuset != "", fmt.Sprintf("%q", l.Cpuset)},
+		{"mem_high", l.MemHigh > 0, ""},
+		{"swap", l.SwapSet, ""},
+		{"pids", l.Pids > 0, fmt.Sprint(l.Pids)},
+	} {
+		reason, ok := why[k.key]
+		switch {
+		case !ok || !k.set:
+		case k.val == "":
+			w.add("limits.%s: %s", k.key, reason)
+		default:
+			w.add("limits.%s %s: %s", k.key, k.val, reason)
+		}
+	}
+}
 
 // nsNames lists the namespaces in as profiles name them.
 func (ns *NS) names() []string {

@@ -61,24 +61,14 @@ func kubernetes(in *Input, w *warner) (string, error) {
 	if len(lim) > 0 {
 		c.Resources = &k8sResources{Limits: lim}
 	}
-	if l.CPUPeriodUS != 0 {
-		w.add("limits.cpu_period_us %d: the CFS period is the kubelet's (cpuCFSQuotaPeriod), not a container's", l.CPUPeriodUS)
-	}
-	if l.CPUWeight > 0 {
-		w.add("limits.cpu_weight %d: a container's CPU weight follows its requests.cpu, which default to the limits", l.CPUWeight)
-	}
-	if l.Cpuset != "" {
-		w.add("limits.cpuset %q: CPUs are pinned only by the kubelet's static CPU manager, for whole-CPU Guaranteed pods", l.Cpuset)
-	}
-	if l.MemHigh > 0 {
-		w.add("limits.mem_high: no throttling threshold for a container; requests.memory is a scheduling reservation, not a limit (requests default to the limits written here)")
-	}
-	if l.SwapSet {
-		w.add("limits.swap: swap is the node's setting (kubelet memorySwap), not a container's")
-	}
-	if l.Pids > 0 {
-		w.add("limits.pids %d: the PID limit is per pod, set by the kubelet (podPidsLimit), not per container", l.Pids)
-	}
+	w.unsupported(l, map[string]string{
+		"cpu_period_us": "the CFS period is the kubelet's (cpuCFSQuotaPeriod), not a container's",
+		"cpu_weight":    "a container's CPU weight follows its requests.cpu, which default to the limits",
+		"cpuset":        "CPUs are pinned only by the kubelet's static CPU manager, for whole-CPU Guaranteed pods",
+		"mem_high":      "no throttling threshold for a container; requests.memory is a scheduling reservation, not a limit (requests default to the limits written here)",
+		"swap":          "swap is the node's setting (kubelet memorySwap), not a container's",
+		"pids":          "the PID limit is per pod, set by the kubelet (podPidsLimit), not per container",
+	})
 	warnIO(w, l, "Kubernetes")
 
 	sc := &k8sSecurityContext{}

@@ -114,18 +114,12 @@ func nomad(in *Input, w *warner) (string, error) {
 	}
 	b.WriteString("}\n")
 
-	if l.CPUWeight > 0 {
-		w.add("limits.cpu_weight %d: a docker task's CPU shares follow resources.cpu", l.CPUWeight)
-	}
-	if l.Cpuset != "" {
-		w.add("limits.cpuset %q: Nomad pins whole cores it chooses (resources.cores), not named CPUs", l.Cpuset)
-	}
-	if l.MemHigh > 0 {
-		w.add("limits.mem_high: no throttling threshold in Nomad (memory is the limit; memory_max only with oversubscription)")
-	}
-	if l.SwapSet {
-		w.add("limits.swap: the docker driver gives a task no swap setting")
-	}
+	w.unsupported(l, map[string]string{
+		"cpu_weight": "a docker task's CPU shares follow resources.cpu",
+		"cpuset":     "Nomad pins whole cores it chooses (resources.cores), not named CPUs",
+		"mem_high":   "no throttling threshold in Nomad (memory is the limit; memory_max only with oversubscription)",
+		"swap":       "the docker driver gives a task no swap setting",
+	})
 	warnIO(w, l, "Nomad's docker driver")
 	if ns.User {
 		w.add("run.unshare user: user namespaces are the docker daemon's (userns-remap), not a task's")

@@ -38,24 +38,14 @@ func slurm(in *Input, w *warner) (string, error) {
 		b.WriteString("exec " + strings.Join(q, " ") + "\n")
 	}
 
-	if l.CPUPeriodUS != 0 {
-		w.add("limits.cpu_period_us %d: Slurm sets no CPU quota, so no period", l.CPUPeriodUS)
-	}
-	if l.CPUWeight > 0 {
-		w.add("limits.cpu_weight %d: Slurm's shares are its fair-share and QOS policy, not a job's", l.CPUWeight)
-	}
-	if l.Cpuset != "" {
-		w.add("limits.cpuset %q: Slurm chooses the CPUs it allocates (--cpu-bind binds among them)", l.Cpuset)
-	}
-	if l.MemHigh > 0 {
-		w.add("limits.mem_high: Slurm has no memory throttling threshold")
-	}
-	if l.SwapSet {
-		w.add("limits.swap: swap is the site's cgroup.conf (AllowedSwapSpace), not a job's")
-	}
-	if l.Pids > 0 {
-		w.add("limits.pids %d: Slurm has no per-job task limit", l.Pids)
-	}
+	w.unsupported(l, map[string]string{
+		"cpu_period_us": "Slurm sets no CPU quota, so no period",
+		"cpu_weight":    "Slurm's shares are its fair-share and QOS policy, not a job's",
+		"cpuset":        "Slurm chooses the CPUs it allocates (--cpu-bind binds among them)",
+		"mem_high":      "Slurm has no memory throttling threshold",
+		"swap":          "swap is the site's cgroup.conf (AllowedSwapSpace), not a job's",
+		"pids":          "Slurm has no per-job task limit",
+	})
 	warnIO(w, l, "Slurm")
 	if in.User != "" || in.Group != "" || len(in.Groups) > 0 {
 		w.add("run.user, group, groups: a Slurm job runs as whoever submits it (sbatch --uid/--gid are root's)")

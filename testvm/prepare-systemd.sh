@@ -46,6 +46,8 @@ die() {
 	echo "testvm/prepare-systemd: ERROR: $*" >&2
 	exit 1
 }
+# shellcheck source=testvm/prepare-lib.sh
+. "$here/prepare-lib.sh"
 
 # The kernel (whose modules we need) and base.cpio come from prepare.sh; it
 # takes its own lock, so it runs before ours (one lock file each: no
@@ -71,7 +73,7 @@ suite=${TESTVM_SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-}")}
 # modules' the kernel, so a new kernel from prepare.sh --force only remakes
 # modules.cpio, not the image.
 stamp=$sd/ready
-self_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+self_hash=$(cat "${BASH_SOURCE[0]}" "$here/prepare-lib.sh" | sha256sum | cut -c1-16)
 want="$suite $self_hash"
 
 have_tools() { command -v mmdebstrap >/dev/null && command -v mkfs.ext4 >/dev/null; }
@@ -91,20 +93,7 @@ if [[ $force == 0 ]] && cache_ok; then
 fi
 
 t0=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare-systemd.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-dl=$work/dl
-mkdir -p "$dl"
-if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() {
-	if [[ $apt_updated == 0 ]]; then
-		log "apt-get update"
-		apt-get update -qq >&2 || die "apt-get update failed"
-		apt_updated=1
-	fi
-}
+start_work testvm-prepare-systemd
 
 # --- host tools ------------------------------------------------------------
 if ! have_tools; then
@@ -123,15 +112,6 @@ fi
 [[ $(id -u) == 0 ]] || die "need root to build the image (mmdebstrap, file owners in mkfs.ext4 -d)"
 
 # --- ext4 modules of the kernel prepare.sh chose -----------------------------
-modinfo_depends() { # module file -> comma-separated dependencies
-	local f=$1
-	case $f in
-	*.xz) xz -dc "$f" ;;
-	*.gz) gzip -dc "$f" ;;
-	*.zst) zstd -qdc "$f" ;;
-	*) cat "$f" ;;
-	esac | tr '\0' '\n' | sed -n 's/^depends=//p'
-}
 
 if [[ $force == 1 ]] || ! modules_ok; then
 	kpkg=linux-image-$kver
@@ -144,53 +124,12 @@ if [[ $force == 1 ]] || ! modules_ok; then
 	[[ -f ${debs[0]} ]] || die "no .deb for $kpkg"
 	dpkg -x "${debs[0]}" "$work/k"
 	rm -f "${debs[0]}"
-	mdir=
-	for d in "$work"/k/lib/modules/* "$work"/k/usr/lib/modules/*; do
-		if [[ -d $d/kernel ]]; then mdir=$d; break; fi
-	done
-	[[ -n $mdir ]] || die "no lib/modules in $kpkg"
-	# Dependencies first, from each module's depends= (the .deb has no
-	# modules.dep), as prepare.sh does for virtio. crc32c_generic is ext4's
-	# and jbd2's softdep (crypto-crc32c): nothing in the initramfs would
-	# request_module it, and metadata checksums need it.
-	declare -A seen=()
-	order=()
-	resolve() {
-		local name=$1 path deps d
-		name=${name//-/_}
-		[[ -n ${seen[$name]:-} ]] && return 0
-		seen[$name]=1
-		path=$(cd "$mdir" && find kernel -name "${name}.ko*" -print -quit)
-		if [[ -z $path ]]; then
-			log "note: module $name not found (assuming built in)"
-			return 0
-		fi
-		deps=$(modinfo_depends "$mdir/$path")
-		local -a darr=()
-		IFS=, read -r -a darr <<<"$deps"
-		for d in "${darr[@]}"; do
-			[[ -n $d ]] && resolve "$d"
-		done
-		order+=("$path")
-	}
-	for m in crc32c_generic ext4; do
-		resolve "$m"
-	done
+	mdir=$(module_dir "$work/k") || die "no lib/modules in $kpkg"
+	# crc32c_generic is ext4's and jbd2's softdep (crypto-crc32c): nothing
+	# in the initramfs would request_module it, and metadata checksums
+	# need it.
 	mroot=$work/mroot
-	mkdir -p "$mroot/lib/modules/testvm-rootfs"
-	: >"$mroot/lib/modules/testvm-rootfs/modules.order"
-	for p in "${order[@]}"; do
-		b=$(basename "$p")
-		case $b in
-		*.ko) cp "$mdir/$p" "$mroot/lib/modules/testvm-rootfs/$b" ;;
-		*.ko.xz) xz -dc "$mdir/$p" >"$mroot/lib/modules/testvm-rootfs/${b%.xz}" ;;
-		*.ko.gz) gzip -dc "$mdir/$p" >"$mroot/lib/modules/testvm-rootfs/${b%.gz}" ;;
-		*.ko.zst) zstd -qdc "$mdir/$p" >"$mroot/lib/modules/testvm-rootfs/${b%.zst}" || die "cannot decompress $b (zstd)" ;;
-		*) die "unexpected module file $b" ;;
-		esac
-		echo "${b%%.ko*}.ko" >>"$mroot/lib/modules/testvm-rootfs/modules.order"
-	done
-	log "modules: $(tr '\n' ' ' <"$mroot/lib/modules/testvm-rootfs/modules.order")"
+	copy_modules "$mdir" "$mroot/lib/modules/testvm-rootfs" crc32c_generic ext4
 	(cd "$mroot" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc -R 0:0 --reproducible) >"$work/modules.cpio"
 	# Padded to 4 bytes like base.cpio, so archives can simply be appended.

@@ -37,11 +37,13 @@ die() {
 	echo "testvm/prepare: ERROR: $*" >&2
 	exit 1
 }
+# shellcheck source=testvm/prepare-lib.sh
+. "$here/prepare-lib.sh"
 
 # The layout of a complete cache; the stamp names the kernel and the hash of
 # this script, so changing the script rebuilds.
 stamp=$cache/ready
-self_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)
+self_hash=$(cat "${BASH_SOURCE[0]}" "$here/prepare-lib.sh" | sha256sum | cut -c1-16)
 
 have_tools() {
 	command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null &&
@@ -72,21 +74,7 @@ if [[ $force == 0 ]] && cache_ok && have_tools; then
 fi
 
 t0=$SECONDS
-work=$(mktemp -d "${TMPDIR:-/tmp}/testvm-prepare.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-# apt-get download runs as _apt when it can: let it write to $dl.
-dl=$work/dl
-mkdir -p "$dl"
-if id _apt >/dev/null 2>&1; then chmod 711 "$work" && chown _apt "$dl"; fi
-export DEBIAN_FRONTEND=noninteractive
-apt_updated=0
-apt_update() {
-	if [[ $apt_updated == 0 ]]; then
-		log "apt-get update"
-		apt-get update -qq >&2 || die "apt-get update failed"
-		apt_updated=1
-	fi
-}
+start_work testvm-prepare
 
 # --- host tools ------------------------------------------------------------
 if ! have_tools; then
@@ -133,15 +121,6 @@ download() { # package -> path of the .deb in $work
 	printf '%s\n' "${debs[0]}"
 }
 
-modinfo_depends() { # module file -> comma-separated dependencies
-	local f=$1
-	case $f in
-	*.xz) xz -dc "$f" ;;
-	*.gz) gzip -dc "$f" ;;
-	*.zst) zstd -qdc "$f" ;;
-	*) cat "$f" ;;
-	esac | tr '\0' '\n' | sed -n 's/^depends=//p'
-}
 
 kdir=$cache/kernel-$kver
 if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then
@@ -165,52 +144,11 @@ if [[ ! -s $kdir/vmlinuz || ! -s $kdir/modules.order || $force == 1 ]]; then
 	vmlinuz=${vmlinuzs[0]}
 	[[ -s $vmlinuz ]] || die "no boot/vmlinuz-* in $kpkg"
 	cp "$vmlinuz" "$kdir/vmlinuz"
-	mdir=
-	for d in "$work"/k/lib/modules/* "$work"/k/usr/lib/modules/*; do
-		if [[ -d $d/kernel ]]; then mdir=$d; break; fi
-	done
-	[[ -n $mdir ]] || die "no lib/modules in $kpkg"
-
-	# Resolve the virtio block stack, dependencies first, from the depends=
-	# field of each module's .modinfo (the .deb ships no modules.dep);
-	# anything not found as a module is assumed built in.
-	declare -A seen=()
-	order=()
-	resolve() {
-		local name=$1 path deps d
-		name=${name//-/_}
-		[[ -n ${seen[$name]:-} ]] && return 0
-		seen[$name]=1
-		path=$(cd "$mdir" && find kernel -name "${name}.ko*" -print -quit)
-		if [[ -z $path ]]; then
-			log "note: module $name not found (assuming built in)"
-			return 0
-		fi
-		deps=$(modinfo_depends "$mdir/$path")
-		local -a darr=()
-		IFS=, read -r -a darr <<<"$deps"
-		for d in "${darr[@]}"; do
-			[[ -n $d ]] && resolve "$d"
-		done
-		order+=("$path")
-	}
-	for m in virtio_pci virtio_mmio virtio_blk; do
-		resolve "$m"
-	done
-	[[ ${#order[@]} -gt 0 ]] || die "no virtio modules found"
-	: >"$kdir/modules.order"
-	for p in "${order[@]}"; do
-		b=$(basename "$p")
-		case $b in
-		*.ko) cp "$mdir/$p" "$kdir/modules/$b" ;;
-		*.ko.xz) xz -dc "$mdir/$p" >"$kdir/modules/${b%.xz}" ;;
-		*.ko.gz) gzip -dc "$mdir/$p" >"$kdir/modules/${b%.gz}" ;;
-		*.ko.zst) zstd -qdc "$mdir/$p" >"$kdir/modules/${b%.zst}" || die "cannot decompress $b (zstd)" ;;
-		*) die "unexpected module file $b" ;;
-		esac
-		echo "${b%%.ko*}.ko" >>"$kdir/modules.order"
-	done
-	log "modules: $(tr '\n' ' ' <"$kdir/modules.order")"
+	mdir=$(module_dir "$work/k") || die "no lib/modules in $kpkg"
+	# The virtio block stack (the cache's modules/ holds them; its
+	# modules.order is what init.sh loads).
+	copy_modules "$mdir" "$kdir/modules" virtio_pci virtio_mmio virtio_blk
+	mv "$kdir/modules/modules.order" "$kdir/modules.order"
 	rm -rf "$work/k"
 fi
 

@@ -21,7 +21,11 @@ state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
 export RCON_STATE_DIR=$state
 
-/usr/bin/rcon --version | tee /dev/stderr | grep -q '^cgroup: v[12]' || fail "rcon --version names no cgroup mode"
+# Shown, then checked. Not with tee /dev/stderr: tee opens it anew with
+# O_TRUNC, which empties a log file CI's stderr goes to.
+version=$(/usr/bin/rcon --version)
+printf '%s\n' "$version" >&2
+grep -q '^cgroup: v[12]' <<<"$version" || fail "rcon --version names no cgroup mode"
 /usr/bin/capcon --version | grep -q '^capcon ' || fail "capcon --version"
 [ "$(man -w rcon)" = /usr/share/man/man1/rcon.1.gz ] || fail "man -w rcon: $(man -w rcon 2>&1)"
 man -w rcon.toml >/dev/null || fail "man -w rcon.toml"
