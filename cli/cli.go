@@ -58,6 +58,8 @@ type Group struct {
 	Shared    string `name:"shared" placeholder:"NAME" help:"Run in the group NAME shared with concurrent runs: the first creates it, the others join it, the last one out removes it."`
 	Update    bool   `name:"update" help:"With --shared: write this run's limits over those of an existing shared group (default: keep them and warn)."`
 	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
+	Driver    string `name:"driver" env:"RCON_DRIVER" placeholder:"DRIVER" help:"What holds the group: cgroupfs (rcon's own cgroup directories, the default), systemd (a transient scope rcon-NAME.scope of the system or your user manager, over D-Bus) or auto (systemd on a unified-hierarchy host with systemd as PID 1 and no --parent)."`
+	Slice     string `name:"slice" placeholder:"SLICE" help:"With --driver systemd: the slice the scope goes in (default rcon.slice)."`
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
 	Fit       bool   `name:"fit" negatable:"" help:"Tell the command the CPUs and memory its limits allow, not the host's: GOMAXPROCS, OMP_NUM_THREADS, PYTHON_CPU_COUNT, JAVA_TOOL_OPTIONS, and its own /proc/meminfo and /sys/devices/system/cpu/online (implies --unshare mount)."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`
@@ -244,6 +246,7 @@ func (g *Group) layer(l *spec.Layer, set map[string]bool) error {
 	}
 	l.Update, l.WaitAll, l.Fit, l.Stats = flag(set, "update", g.Update), flag(set, "wait-all", g.WaitAll), flag(set, "fit", g.Fit), flag(set, "stats", g.Stats)
 	l.Parent, l.StatsJSON = flag(set, "parent", g.Parent), flag(set, "stats-json", g.StatsJSON)
+	l.Driver, l.Slice = flag(set, "driver", g.Driver), flag(set, "slice", g.Slice)
 	return nil
 }
 

@@ -102,7 +102,7 @@ func exportInput(tool string, p *profiles.Profile, argv []string) (*export.Input
 	for _, o := range []struct {
 		set bool
 		key string
-	}{{s.Parent != "", "run.parent"}, {s.Shared != "", "run.shared"}, {s.WaitAll, "run.wait_all"},
+	}{{s.Parent != "", "run.parent"}, {s.Slice != "", "run.slice"}, {s.Shared != "", "run.shared"}, {s.WaitAll, "run.wait_all"},
 		{s.Fit, "run.fit"}, {s.Stats, "run.stats"}, {s.StatsJSON != "", "run.stats_json"}} {
 		if o.set {
 			in.RconOnly = append(in.RconOnly, o.key)

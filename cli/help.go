@@ -34,7 +34,7 @@ var FlagGroups = map[string]string{
 	"io-read-bps": "limits", "io-write-bps": "limits", "io-read-iops": "limits", "io-write-iops": "limits",
 	"read": "limits", "write": "limits", "dev": "limits",
 
-	"name": "group", "shared": "group", "update": "group", "parent": "group", "wait-all": "group", "fit": "group",
+	"name": "group", "shared": "group", "update": "group", "parent": "group", "driver": "group", "slice": "group", "wait-all": "group", "fit": "group",
 
 	"user": "identity", "group": "identity", "groups": "identity", "keep": "identity", "drop": "identity",
 	"no-new-privs": "identity", "allow-new-privs": "identity",

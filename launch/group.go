@@ -8,6 +8,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/registry"
+	"rcon/sdscope"
 )
 
 // runGroup is the group one run uses: its own (created and removed by the
@@ -18,6 +19,12 @@ type runGroup struct {
 	shared string           // shared group's name
 	self   registry.Owner
 	oom0   uint64 // the shared group's OOM kills when this run joined
+	// sd: the group is a systemd scope of this manager (rec.Unit); g is
+	// its cgroup once startScope made it, nil before.
+	sd *sdscope.Conn
+	// acct, when set, is read for the figures instead of g: a scope's run
+	// slice, which outlives the scope (see sdscope.RunSlice).
+	acct *cgroupfs.Group
 }
 
 // openGroup sweeps orphans of killed runs (bounded), then creates the
@@ -123,10 +130,17 @@ func (rg *runGroup) group() *cgroupfs.Group {
 // join, the rest are the whole group's.
 func (rg *runGroup) stats(all bool) cgroupfs.Stats {
 	var st cgroupfs.Stats
+	g := rg.g
+	if rg.acct != nil {
+		g = rg.acct
+	}
+	if g == nil {
+		return st
+	}
 	if all {
-		st, _ = rg.g.Stats()
+		st, _ = g.Stats()
 	} else {
-		st.OOMKills = rg.g.OOMKills()
+		st.OOMKills = g.OOMKills()
 	}
 	if rg.shared != "" {
 		st.OOMKills -= min(st.OOMKills, rg.oom0)
@@ -137,7 +151,7 @@ func (rg *runGroup) stats(all bool) cgroupfs.Stats {
 // leftover counts the processes this run will end at exit. Runs in a
 // shared group end none of their own: the last one out ends what is left.
 func (rg *runGroup) leftover() int {
-	if rg.shared != "" {
+	if rg.shared != "" || rg.g == nil {
 		return 0
 	}
 	ps, _ := rg.g.Procs()
@@ -150,6 +164,9 @@ func (rg *runGroup) leftover() int {
 func (rg *runGroup) end(s *job) error {
 	if rg == nil {
 		return nil
+	}
+	if rg.sd != nil {
+		return rg.endScope()
 	}
 	if rg.shared != "" {
 		info, err := registry.Leave(rg.shared, rg.self, rg.g.Paths())

@@ -181,6 +181,15 @@ func (s *job) group(st *steps) error {
 	if s.NoCgroup {
 		return nil
 	}
+	if s.useSystemd() {
+		// Asked for by name: no falling back to running without a group.
+		rg, err := s.openScope()
+		if err != nil {
+			return fail(ExitFailure, "%v", err)
+		}
+		st.rg = rg
+		return nil
+	}
 	rg, err := s.openGroup()
 	if err != nil {
 		if !s.groupOptional() {
@@ -216,7 +225,7 @@ func (s *job) prepare(st *steps) error {
 	st.cmd.SysProcAttr.Setsid = st.newSession
 	// Without a group nothing ends what the command leaves in its
 	// namespaces (the init does only on the init path): be its subreaper.
-	st.reap = g == nil && s.jail != nil && !s.jail.Empty()
+	st.reap = st.rg == nil && s.jail != nil && !s.jail.Empty()
 	if st.reap {
 		st.inherited = inheritedChildren()
 		if err := becomeSubreaper(); err != nil {
@@ -231,6 +240,9 @@ func (s *job) prepare(st *steps) error {
 // outside).
 func (s *job) start(st *steps) error {
 	st.started = time.Now()
+	if st.rg != nil && st.rg.sd != nil {
+		return s.startScope(st)
+	}
 	g := st.rg.group()
 	if g != nil && !s.initPath() {
 		if err := g.LendStartSlot(); err != nil {

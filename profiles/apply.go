@@ -53,7 +53,7 @@ func (p *Profile) Layer() (spec.Layer, error) {
 		return s, fmt.Errorf("%s: run.shared: name and shared are exclusive (one comes from an include)", r.Shared.From)
 	}
 	s.Argv = opt(r.Command)
-	s.Name, s.Shared, s.Parent = opt(r.Name), opt(r.Shared), opt(r.Parent)
+	s.Name, s.Shared, s.Parent, s.Slice = opt(r.Name), opt(r.Shared), opt(r.Parent), opt(r.Slice)
 	s.User, s.Group, s.Groups = opt(r.User), opt(r.Group), opt(r.Groups)
 	s.WaitAll, s.Fit, s.Stats, s.StatsJSON = opt(r.WaitAll), opt(r.Fit), opt(r.Stats), opt(r.StatsJSON)
 

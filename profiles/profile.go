@@ -62,6 +62,7 @@ type Run struct {
 	Name      Value[string]   `toml:"name"`
 	Shared    Value[string]   `toml:"shared"`
 	Parent    Value[string]   `toml:"parent"`
+	Slice     Value[string]   `toml:"slice"`
 	User      Value[string]   `toml:"user"`
 	Group     Value[string]   `toml:"group"`
 	Groups    Value[[]string] `toml:"groups"`

@@ -12,6 +12,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/nsjail"
+	"rcon/sdscope"
 )
 
 func parseSizeString(s string) (int64, error) { return cgroupfs.ParseSize(s) }
@@ -129,6 +130,14 @@ func validate(f *file, p *Profile) error {
 	if r.Parent.Set {
 		if err := checkParent(r.Parent.V); err != nil {
 			return f.errAt(key("run", "parent"), "%v", err)
+		}
+	}
+	if r.Slice.Set {
+		if err := sdscope.CheckSlice(r.Slice.V); err != nil {
+			return f.errAt(key("run", "slice"), "%v", err)
+		}
+		if r.Parent.Set {
+			return f.errAt(key("run", "slice"), "slice and parent are exclusive: a slice is the systemd driver's, a parent cgroupfs's")
 		}
 	}
 	for _, s := range []struct {

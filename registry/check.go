@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"rcon/sdscope"
 	"slices"
 	"strings"
 
@@ -40,6 +41,12 @@ func checkRecord(rec *Record, file string) error {
 	if err := cgroupfs.ValidName(rec.Name); err != nil {
 		return refuse("%v", err)
 	}
+	if rec.Driver == DriverSystemd {
+		return checkScopeRecord(rec, refuse)
+	}
+	if rec.Driver != "" {
+		return refuse("unknown driver %q", rec.Driver)
+	}
 	if len(rec.Paths) == 0 && len(rec.MadeParents) == 0 {
 		return nil // names no directory: there is nothing to act on
 	}
@@ -53,6 +60,32 @@ func checkRecord(rec *Record, file string) error {
 	}
 	if rec.OwnParent && rec.Parent != "" {
 		return refuse("own_parent with a parent of the user's (%s)", rec.Parent)
+	}
+	return nil
+}
+
+// checkScopeRecord: a scope record names the scope of its own name
+// (sdscope.UnitFor), of a manager rcon talks to, and at most one path, a
+// directory of that scope's name in the unified hierarchy; rcon never
+// removes a directory of a scope (systemd does), so there are no
+// MadeParents.
+func checkScopeRecord(rec *Record, refuse func(string, ...any) error) error {
+	if want := sdscope.UnitFor(rec.Name); rec.Unit != want {
+		return refuse("it names unit %q, not %q", rec.Unit, want)
+	}
+	if rec.Manager != string(sdscope.System) && rec.Manager != string(sdscope.User) {
+		return refuse("unknown manager %q", rec.Manager)
+	}
+	if !sdscope.IsRunSlice(rec.Slice, rec.Name) {
+		return refuse("slice %q is not a run slice of %s", rec.Slice, rec.Name)
+	}
+	if len(rec.MadeParents) > 0 || len(rec.Paths) > 1 || rec.Shared {
+		return refuse("a scope record with made parents, several paths or members")
+	}
+	for _, p := range rec.Paths {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(p, cgroupfs.Mountpoint+"/") || filepath.Base(p) != rec.Unit || filepath.Base(filepath.Dir(p)) != rec.Slice {
+			return refuse("path %s is not the cgroup of %s", p, rec.Unit)
+		}
 	}
 	return nil
 }

@@ -114,6 +114,9 @@ func collectDead(seen *Record, kill, lockHeld bool) (n int, done bool, err error
 // collect removes a dead owner's group if it is empty (or kill is set) and
 // then its record. It returns how many processes kept it alive.
 func collect(rec *Record, kill bool) (int, error) {
+	if rec.Driver == DriverSystemd {
+		return collectScope(rec, kill)
+	}
 	if !rec.groupExists() {
 		// The owner died before creating the group or after removing it.
 		rec.Release()

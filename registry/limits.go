@@ -95,7 +95,11 @@ func SetLimits(name string, r *cgroupfs.Resources, force bool) (*Record, error) 
 				ErrBelowUsage, name, cgroupfs.FormatSize(int64(st.MemCurrent)), cgroupfs.FormatSize(r.Mem), g.Version, belowUsageEffect(g.Version))
 		}
 	}
-	if err := g.Update(&merged); err != nil {
+	if rec.Driver == DriverSystemd {
+		if err := setScopeLimits(rec, g, &merged, r); err != nil {
+			return nil, fmt.Errorf("set limits of %s: %w", name, err)
+		}
+	} else if err := g.Update(&merged); err != nil {
 		if errors.Is(err, syscall.EBUSY) && r.Mem > 0 {
 			return nil, fmt.Errorf("%w: the kernel could not reclaim %s down to %s (EBUSY); the limit is unchanged", ErrBelowUsage, name, cgroupfs.FormatSize(r.Mem))
 		}

@@ -41,7 +41,15 @@ type Record struct {
 	// default), for people reading records. Whether a joiner asked for
 	// another is told from Paths, which records of every version have.
 	Parent string `json:"parent,omitempty"`
-	file   string
+	// Driver is "systemd" for a transient scope (empty: cgroupfs, a
+	// directory rcon made). Unit is then the scope, Manager the systemd
+	// instance it belongs to (system, user) and Slice its slice; Paths is
+	// the scope's cgroup once systemd made it (empty before).
+	Driver  string `json:"driver,omitempty"`
+	Unit    string `json:"unit,omitempty"`
+	Manager string `json:"manager,omitempty"`
+	Slice   string `json:"slice,omitempty"`
+	file    string
 	// lockHeld: the caller holds the name's lock (join), so claim must not
 	// take it again: a second flock on the file blocks even in the same
 	// process.

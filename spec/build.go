@@ -3,6 +3,10 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+
+	"rcon/sdscope"
 
 	"rcon/caps"
 	"rcon/cgroupfs"
@@ -36,6 +40,8 @@ func assemble(tool string, l *Layer) *Spec {
 		Shared:    l.Shared.V,
 		Update:    l.Update.V,
 		Parent:    l.Parent.V,
+		Driver:    l.Driver.V,
+		Slice:     l.Slice.V,
 		Resources: l.Limits.Resources(),
 		WaitAll:   l.WaitAll.V,
 		Fit:       l.Fit.V,
@@ -98,6 +104,9 @@ func Validate(s *Spec, l *Layer) error {
 	if s.Update && s.Shared == "" {
 		return errors.New("--update needs --shared")
 	}
+	if err := validateDriver(s, l); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -146,4 +155,37 @@ func (s *Spec) Jail() *nsjail.Spec {
 	ns := *s.NS
 	_ = ns.Normalize() // Validate checked it
 	return &ns
+}
+
+// Drivers are the values of --driver (RCON_DRIVER).
+var Drivers = []string{"cgroupfs", "systemd", "auto"}
+
+// validateDriver: a known driver; a slice only for a scope (and a valid
+// one); --parent names a cgroupfs group, so not with the systemd driver.
+func validateDriver(s *Spec, l *Layer) error {
+	if s.Driver != "" && !slices.Contains(Drivers, s.Driver) {
+		return fmt.Errorf("%s: unknown driver %q (cgroupfs, systemd or auto)", from(l.Driver.From, "--driver", "run.driver"), s.Driver)
+	}
+	if s.Slice != "" {
+		if err := sdscope.CheckSlice(s.Slice); err != nil {
+			return fmt.Errorf("%s: %w", from(l.Slice.From, "--slice", "run.slice"), err)
+		}
+		// A profile's slice waits for the systemd driver (a profile is for
+		// every host); a --slice typed for a cgroupfs run is a mistake.
+		if l.Slice.FromFlag() && (s.Driver == "" || s.Driver == "cgroupfs") {
+			return fmt.Errorf("%s is for the systemd driver (--driver systemd), not cgroupfs", from(l.Slice.From, "--slice", "run.slice"))
+		}
+	}
+	if s.Driver == "systemd" && s.Parent != "" {
+		return fmt.Errorf("%s names a cgroupfs group: not with --driver systemd (use --slice)", from(l.Parent.From, "--parent", "run.parent"))
+	}
+	return nil
+}
+
+// from names the source of a setting: the flag, or the profile it came from.
+func from(src, flag, key string) string {
+	if src == "" || strings.HasPrefix(src, "--") {
+		return flag
+	}
+	return src + ": " + key
 }

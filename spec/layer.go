@@ -47,6 +47,8 @@ type Layer struct {
 	Shared    Opt[string]
 	Update    Opt[bool]
 	Parent    Opt[string]
+	Driver    Opt[string]
+	Slice     Opt[string]
 	WaitAll   Opt[bool]
 	Fit       Opt[bool]
 	Stats     Opt[bool]

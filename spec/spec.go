@@ -26,6 +26,12 @@ type Spec struct {
 	Name string `json:"name,omitempty"`
 	// Parent overrides where groups are created (see cgroupfs.Create).
 	Parent string `json:"parent,omitempty"`
+	// Driver picks what holds the group: "cgroupfs" (rcon's own
+	// directories; the default, also for ""), "systemd" (a transient
+	// scope, package sdscope) or "auto" (systemd where sdscope.AutoChoosesSystemd says).
+	Driver string `json:"driver,omitempty"`
+	// Slice is the systemd slice of the scope (empty: sdscope.DefaultSlice).
+	Slice string `json:"slice,omitempty"`
 	// Shared names a group that concurrent runs share: the first creates
 	// it, the others join it, the last one out removes it (see
 	// registry.Join). Exclusive with Name and WaitAll.

@@ -140,3 +140,24 @@ func TestJailIsACopy(t *testing.T) {
 		t.Error("a spec without namespaces has a jail")
 	}
 }
+
+func TestDriverAndSlice(t *testing.T) {
+	argv := Val([]string{"true"}, "--")
+	for _, c := range []struct {
+		l    Layer
+		want string // "" = accepted
+	}{
+		{Layer{Argv: argv, Driver: Val("systemd", "--driver"), Slice: Val("batch.slice", "--slice")}, ""},
+		{Layer{Argv: argv, Driver: Val("auto", "--driver")}, ""},
+		{Layer{Argv: argv, Slice: Val("batch.slice", "/etc/rcon/profiles/p.toml")}, ""}, // a profile's waits for the driver
+		{Layer{Argv: argv, Driver: Val("bogus", "--driver")}, "--driver: unknown driver"},
+		{Layer{Argv: argv, Slice: Val("batch.slice", "--slice")}, "--slice is for the systemd driver"},
+		{Layer{Argv: argv, Driver: Val("systemd", "--driver"), Slice: Val("bad", "--slice")}, "--slice: invalid slice"},
+		{Layer{Argv: argv, Driver: Val("systemd", "--driver"), Parent: Val("/x", "--parent")}, "--parent names a cgroupfs group"},
+	} {
+		_, err := Build("rcon", c.l)
+		if (err == nil) != (c.want == "") || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.l, err, c.want)
+		}
+	}
+}

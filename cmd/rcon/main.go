@@ -40,6 +40,7 @@ var app struct {
 
 func main() {
 	launch.RefuseSetID("rcon")
+	launch.MaybeHold()
 	launch.MaybeInit()
 	launch.CloseInheritedFDs()
 	opts := append(cli.HelpOptions(usage...),

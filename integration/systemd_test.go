@@ -1,0 +1,310 @@
+package integration
+
+// The systemd driver (--driver systemd): each run a transient scope of
+// the system manager (root) or of the user's manager. These tests run in
+// the systemd VM (make test-systemd, as root and as the lingering user
+// rcontest); elsewhere they skip, except in that VM (TESTVM_CGROUP=
+// systemd), where a missing systemd is a broken VM and fails them.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func needSystemd(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		if os.Getenv("TESTVM_CGROUP") == "systemd" {
+			t.Fatalf("in the systemd VM but /run/systemd/system is missing: %v", err)
+		}
+		t.Skip("systemd is not PID 1 here (no /run/systemd/system): the systemd driver is tested by make test-systemd")
+	}
+	// Leave nothing: no rcon scope of this manager after the test.
+	t.Cleanup(func() { noScopesLeft(t) })
+}
+
+// systemctl runs systemctl for the manager rcon talks to.
+func systemctl(t *testing.T, args ...string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		args = append([]string{"--user"}, args...)
+	}
+	out, err := exec.Command("systemctl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemctl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func noScopesLeft(t *testing.T) {
+	t.Helper()
+	if left := strings.TrimSpace(systemctl(t, "list-units", "--all", "--no-legend", "--plain", "rcon-*")); left != "" {
+		t.Errorf("systemctl list-units 'rcon-*' is not empty at the end:\n%s", left)
+	}
+}
+
+// sdrcon runs rcon with the systemd driver.
+func sdrcon(t *testing.T, args ...string) result {
+	t.Helper()
+	return rcon(t, append([]string{"--driver", "systemd"}, args...)...)
+}
+
+// showScope is the script a command runs to tell where it is and what
+// its scope's files and systemd's properties say.
+const showScope = `cg=$(sed -n 's/^0:://p' /proc/self/cgroup); d=/sys/fs/cgroup$cg; u=${cg##*/}
+echo "cg=$cg"
+for f in cpu.max memory.max pids.max; do echo "$f=$(cat $d/$f)"; done
+systemctl $SCOPE show "$u" -p CPUQuotaPerSecUSec,MemoryMax,TasksMax,Slice,CollectMode`
+
+func scopeFlag() string {
+	if os.Geteuid() != 0 {
+		return "--user"
+	}
+	return ""
+}
+
+// rootWrites watches the root's cgroup.subtree_control (the root cgroup
+// is systemd's own) and reports whether anything wrote it until stop.
+func rootWrites(t *testing.T) (stop func() bool) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, "/sys/fs/cgroup/cgroup.subtree_control", unix.IN_MODIFY); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
+	return func() bool {
+		defer unix.Close(fd)
+		buf := make([]byte, 4096)
+		n, _ := unix.Read(fd, buf)
+		after, _ := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
+		return n > 0 || string(before) != string(after)
+	}
+}
+
+func TestSystemdScopeHoldsLimits(t *testing.T) {
+	needSystemd(t)
+	// Once first, so that systemd has enabled what rcon.slice needs;
+	// then nothing may write the root's subtree_control during a run.
+	sdrcon(t, "--cpu", "20", "--mem", "100M", "--pids", "50", "--", "true")
+	stop := rootWrites(t)
+	r := sdrcon(t, "--cpu", "20", "--mem", "100M", "--pids", "50", "--stats", "--",
+		"env", "SCOPE="+scopeFlag(), "sh", "-c", showScope)
+	if stop() {
+		t.Errorf("/sys/fs/cgroup/cgroup.subtree_control was written during the run")
+	}
+	if r.Code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Logf("%s", r.Stdout)
+	for _, want := range []string{"/rcon.slice/rcon-", ".scope\n", "cpu.max=20000 100000\n", "memory.max=104857600\n",
+		"pids.max=50\n", "CPUQuotaPerSecUSec=200ms\n", "MemoryMax=104857600\n", "TasksMax=50\n",
+		"CollectMode=inactive-or-failed\n"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.Stdout)
+		}
+	}
+	// In its run slice, a child of rcon.slice (sdscope.RunSlice).
+	if !strings.Contains(r.Stdout, fmt.Sprintf("Slice=rcon-rcon\\x2d%d\\x2d", r.Pid)) ||
+		!strings.Contains(r.Stdout, fmt.Sprintf("/rcon.slice/rcon-rcon\\x2d%d\\x2d", r.Pid)) {
+		t.Errorf("not in its run slice of rcon.slice:\n%s", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, fmt.Sprintf("/rcon-%d-", r.Pid)) {
+		t.Errorf("the command did not run in rcon-%d-*.scope:\n%s", r.Pid, r.Stdout)
+	}
+	if !strings.Contains(r.Stderr, "cpu") {
+		t.Errorf("--stats printed nothing recognisable: %s", r.Stderr)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/rcon"); err == nil {
+		t.Errorf("/sys/fs/cgroup/rcon exists: the systemd driver must not make cgroupfs groups")
+	}
+}
+
+func TestSystemdSliceAndExitStatus(t *testing.T) {
+	needSystemd(t)
+	// Not rcon-*: systemd keeps a slice it made for a scope loaded, and
+	// the end's check is that no rcon-* unit is left.
+	t.Cleanup(func() { systemctl(t, "stop", "rcontest.slice") })
+	r := sdrcon(t, "--slice", "rcontest.slice", "--mem", "64M", "--", "sh", "-c", "cat /proc/self/cgroup; exit 3")
+	if r.Code != 3 || !strings.Contains(r.Stdout, "/rcontest.slice/rcontest-rcon") {
+		t.Fatalf("exit %d, want 3 in rcon-test.slice\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	r = sdrcon(t, "--slice", "bad/slice", "--", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "--slice") {
+		t.Errorf("bad --slice: exit %d, %s", r.Code, r.Stderr)
+	}
+	r = sdrcon(t, "--", "/nonexistent/cmd")
+	if r.Code != 127 {
+		t.Errorf("missing command: exit %d, want 127: %s", r.Code, r.Stderr)
+	}
+}
+
+func TestSystemdOOMIsReported(t *testing.T) {
+	needSystemd(t)
+	// Three times: systemd removes the scope as soon as it is empty,
+	// which once raced the reading of its memory.events.
+	for i := 0; i < 3; i++ {
+		r := sdrcon(t, append([]string{"--mem", "40M", "--swap", "0", "--stats", "--"}, helperArgs(t, "alloc", "200")...)...)
+		if r.Code != 137 || !strings.Contains(r.Stderr, "killed by the OOM killer, memory limit 40M reached") {
+			t.Fatalf("exit %d, want 137 with the OOM report: %s", r.Code, r.Stderr)
+		}
+	}
+}
+
+// startBackground starts rcon with args and waits until the record of
+// its scope names the scope's cgroup.
+func startBackground(t *testing.T, name string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--driver", "systemd", "--name", name}, args...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(filepath.Join(os.Getenv("RCON_STATE_DIR"), name+".json"))
+		if i := strings.Index(string(data), `"paths":["`); i >= 0 {
+			p := string(data)[i+len(`"paths":["`):]
+			return cmd, p[:strings.Index(p, `"`)]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	t.Fatalf("no scope recorded for %s", name)
+	return nil, ""
+}
+
+func TestSystemdSetPsAndSignals(t *testing.T) {
+	needSystemd(t)
+	cmd, dir := startBackground(t, "sdset", "--mem", "100M", "--", "sleep", "60")
+	if ps := rcon(t, "ps"); !strings.Contains(ps.Stdout, "sdset") {
+		t.Errorf("rcon ps does not list the scope's run:\n%s", ps.Stdout)
+	}
+	r := rcon(t, "set", "sdset", "--mem", "200M")
+	if r.Code != 0 {
+		t.Errorf("rcon set: exit %d: %s", r.Code, r.Stderr)
+	}
+	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != "209715200" {
+		t.Errorf("memory.max after set: %q", b)
+	}
+	if out := systemctl(t, "show", "rcon-sdset.scope", "-p", "MemoryMax"); strings.TrimSpace(out) != "MemoryMax=209715200" {
+		t.Errorf("systemd's MemoryMax after set: %q", out)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+		t.Errorf("rcon after SIGTERM: %v, want exit 143 (forwarded to sleep)", err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("scope cgroup %s still there", dir)
+	}
+}
+
+func TestSystemdGCKillStopsOrphanedScope(t *testing.T) {
+	needSystemd(t)
+	cmd, dir := startBackground(t, "sdorphan", "--", "sleep", "300")
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if b, _ := os.ReadFile(dir + "/cgroup.procs"); strings.TrimSpace(string(b)) == "" {
+		t.Fatalf("the command did not outlive its SIGKILLed rcon in %s", dir)
+	}
+	r := rcon(t, "gc")
+	if !strings.Contains(r.Stdout+r.Stderr, "sdorphan") {
+		t.Errorf("rcon gc does not report the busy orphan: %s %s", r.Stdout, r.Stderr)
+	}
+	r = rcon(t, "gc", "--kill")
+	if r.Code != 0 {
+		t.Errorf("rcon gc --kill: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("scope cgroup %s still there after gc --kill", dir)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("RCON_STATE_DIR"), "sdorphan.json")); err == nil {
+		t.Errorf("record left after gc --kill")
+	}
+}
+
+func TestSystemdIOLimit(t *testing.T) {
+	needSystemd(t)
+	dev := "/dev/vda"
+	if _, err := os.Stat(dev); err != nil {
+		if os.Getenv("TESTVM_CGROUP") == "systemd" {
+			t.Fatalf("no %s in the systemd VM", dev)
+		}
+		t.Skipf("no %s", dev)
+	}
+	marker := filepath.Join(t.TempDir(), "ran")
+	r := sdrcon(t, "--io-read-bps", dev+":1M", "--", "sh", "-c", "touch "+marker+`; cat /sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/io.max`)
+	_, ranErr := os.Stat(marker)
+	if os.Geteuid() != 0 {
+		// The VM's user manager is delegated cpu memory pids only.
+		if r.Code != 125 || !strings.Contains(r.Stderr, "io controller") || !strings.Contains(r.Stderr, "Delegate=") {
+			t.Errorf("as a user without io: exit %d, want 125 naming the io controller and the fix: %s", r.Code, r.Stderr)
+		}
+		if ranErr == nil {
+			t.Errorf("the command ran although its io limit was refused")
+		}
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d:%d rbps=1048576", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+	if r.Code != 0 || !strings.Contains(r.Stdout, want) {
+		t.Errorf("exit %d, io.max %q, want %q: %s", r.Code, r.Stdout, want, r.Stderr)
+	}
+}
+
+func TestSystemdNoBusIsOneLine(t *testing.T) {
+	needSystemd(t)
+	if os.Geteuid() == 0 {
+		t.Skip("as root the system bus and /run/systemd/private are always there")
+	}
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--driver", "systemd", "--mem", "50M", "--", "true")
+	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=/nonexistent")
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 125 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 || !strings.Contains(string(out), "user manager") {
+		t.Errorf("no bus: %v, %q; want 125 and one line", err, out)
+	}
+}
+
+func TestSystemdRefusesWhatItDoesNotSupport(t *testing.T) {
+	needSystemd(t)
+	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}, {"--unshare", "cgroup"}, {"--fit"}} {
+		r := sdrcon(t, append(args, "--", "true")...)
+		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, want 125 in one line: %s", args, r.Code, r.Stderr)
+		}
+	}
+}
+
+func TestSystemdNamespaceInitIsHeldInItsScope(t *testing.T) {
+	needSystemd(t)
+	ns := "pid,mount"
+	if os.Geteuid() != 0 {
+		ns = "user,pid,mount"
+	}
+	r := sdrcon(t, "--unshare", ns, "--pids", "20", "--", "sh", "-c", `echo "pid=$$"; sed -n 's/^0:://p' /proc/self/cgroup; cat /proc/1/cmdline | tr '\0' ' '; echo`)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	t.Logf("%s", r.Stdout)
+	// The command's pid is not 2: the init's threads took the numbers before.
+	if !strings.Contains(r.Stdout, "/rcon.slice/rcon-") || !strings.Contains(r.Stdout, "rcon-init") {
+		t.Errorf("want the command under rcon-init in an rcon scope:\n%s", r.Stdout)
+	}
+}

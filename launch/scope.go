@@ -1,0 +1,169 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"rcon/cgroupfs"
+	"rcon/registry"
+	"rcon/sdscope"
+)
+
+// useSystemd tells whether the run's group is a systemd scope: asked for
+// with --driver systemd, or "auto" on a host sdscope.AutoChoosesSystemd accepts. The
+// default ("" or cgroupfs) never is, and never connects to D-Bus.
+func (s *job) useSystemd() bool {
+	switch s.Driver {
+	case "systemd":
+		return true
+	case "auto":
+		return sdscope.AutoChoosesSystemd(s.Parent)
+	}
+	return false
+}
+
+// openScope is the group step of the systemd driver: what it does not
+// support yet is refused in one line, the manager is reached and asked
+// whether it has the controllers the limits need (a user manager is
+// delegated cpu memory pids by default), and the record is claimed. The
+// scope itself is made in startScope, since it needs the held pid.
+func (s *job) openScope() (*runGroup, error) {
+	switch {
+	case s.Shared != "":
+		return nil, errors.New("--shared is not supported with --driver systemd yet (use --driver cgroupfs)")
+	case s.Fit:
+		return nil, errors.New("--fit is not supported with --driver systemd yet (use --driver cgroupfs)")
+	case cgroupfs.Detect() != cgroupfs.V2:
+		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
+	}
+	// The namespace init (pid, user, chroot) needs nothing of its own
+	// here: it is the held process (the hold re-exec's /proc/self/exe as
+	// the init, in the namespaces it was cloned into). A cgroup namespace
+	// cannot be: its root is fixed at the clone, before the held process
+	// is in its scope, so the command would see rcon's cgroup as its root.
+	if ns, err := normalizedNS(s); err == nil && ns.Cgroup {
+		return nil, errors.New("--unshare cgroup is not supported with --driver systemd yet (the namespace's root would not be the scope): use --driver cgroupfs")
+	}
+	_, _ = registry.GC(false, gcPerStart)
+	c, err := sdscope.Connect()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckDelegated(&s.limits); err != nil {
+		c.Close()
+		return nil, err
+	}
+	owner, err := registry.Self()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("identify self: %w", err)
+	}
+	name := s.Name
+	if name == "" {
+		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
+	}
+	slice := s.Slice
+	if slice == "" {
+		slice = sdscope.DefaultSlice
+	}
+	rec := &registry.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
+	if err := registry.ClaimScope(name, slice, c.Manager, &s.limits, rec); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &runGroup{rec: rec, sd: c}, nil
+}
+
+// startScope is the start step of the systemd driver (see hold.go): the
+// command is started held, its scope made with the held pid, the limits
+// read back, and only then is it let go. On error the held process has
+// been killed (it never ran the command); run's end of the group stops
+// the scope and releases the record.
+func (s *job) startScope(st *steps) error {
+	rg := st.rg
+	h, err := holdCmd(st)
+	if err != nil {
+		return fail(ExitFailure, "%v", err)
+	}
+	defer h.close()
+	err = startIn(st.cmd, nil, &st.plan)
+	h.started()
+	if err != nil {
+		return startFailure(s.Argv[0], st.cmd, err)
+	}
+	abort := func(err error) error {
+		_ = st.cmd.Process.Kill()
+		_ = st.cmd.Wait()
+		return fail(ExitFailure, "%v", err)
+	}
+	if err := h.ready(); err != nil {
+		return abort(err)
+	}
+	pid := st.cmd.Process.Pid
+	dir, err := rg.sd.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits)
+	if err != nil {
+		return abort(err)
+	}
+	if err := registry.SetScopePath(rg.rec, dir); err != nil {
+		return abort(err)
+	}
+	g, err := cgroupfs.Open(rg.rec.Name, cgroupfs.V2, []string{dir}, nil)
+	if err != nil {
+		return abort(fmt.Errorf("open the cgroup of %s: %w", rg.rec.Unit, err))
+	}
+	rg.g = g
+	if rg.acct, err = cgroupfs.Open(rg.rec.Slice, cgroupfs.V2, []string{filepath.Dir(dir)}, nil); err != nil {
+		return abort(fmt.Errorf("open the cgroup of %s: %w", rg.rec.Slice, err))
+	}
+	if err := inCgroup(pid, dir); err != nil {
+		return abort(err)
+	}
+	if err := sdscope.Verify(dir, &s.limits); err != nil {
+		return abort(err)
+	}
+	if err := h.release(); err != nil {
+		return abort(err)
+	}
+	return nil
+}
+
+// inCgroup checks that pid is in the cgroup dir (the scope holds it).
+func inCgroup(pid int, dir string) error {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return fmt.Errorf("read the held start's cgroup: %w", err)
+	}
+	want := "0::" + strings.TrimPrefix(dir, cgroupfs.Mountpoint)
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("systemd made the scope but the held start is not in it (%s, want %s)", strings.TrimSpace(string(data)), want)
+}
+
+// describe is the scope's Description: the command line, bounded.
+func describe(argv []string) string {
+	d := "rcon: " + strings.Join(argv, " ")
+	if len(d) > 200 {
+		d = d[:197] + "..."
+	}
+	return strings.ToValidUTF8(d, "?")
+}
+
+// endScope ends what is left in the scope, stops it and releases the
+// record once systemd has let it go.
+func (rg *runGroup) endScope() error {
+	defer rg.sd.Close()
+	if rg.acct != nil {
+		rg.acct.Close()
+	}
+	if err := registry.ReclaimScope(rg.sd, rg.g, rg.rec, true); err != nil {
+		return fail(ExitFailure, "%v (the record stays for rcon gc)", err)
+	}
+	return nil
+}

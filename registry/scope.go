@@ -1,0 +1,127 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"rcon/cgroupfs"
+	"rcon/sdscope"
+)
+
+// DriverSystemd marks the record of a transient scope (sdscope).
+const DriverSystemd = "systemd"
+
+// ClaimScope claims rec as the record of the scope of name, before the
+// scope exists (as Create claims before any directory is made): a crash
+// at any point leaves a record that GC can act on.
+func ClaimScope(name, slice string, m sdscope.Manager, r *cgroupfs.Resources, rec *Record) error {
+	if err := cgroupfs.ValidName(name); err != nil {
+		return err
+	}
+	rec.Name, rec.Version, rec.Limits = name, cgroupfs.V2, *r
+	rec.Driver, rec.Unit, rec.Manager, rec.Slice = DriverSystemd, sdscope.UnitFor(name), string(m), sdscope.RunSlice(slice, name)
+	return claim(rec)
+}
+
+// SetScopePath records the cgroup systemd made for rec's scope, under the
+// name's lock, so that rcon ps, rcon set and GC find its files.
+func SetScopePath(rec *Record, dir string) error {
+	l, err := lockName(rec.Name)
+	if err != nil {
+		return err
+	}
+	defer l.unlock()
+	rec.Paths = []string{dir}
+	return rec.Update()
+}
+
+// ReclaimScope is how a scope of rcon's goes away: what is left in g is
+// ended (kill), the scope is stopped (systemd removes an empty scope by
+// itself too; stopping one that is gone is no error), and the record is
+// released only once the unit is gone.
+func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) error {
+	if kill && g != nil {
+		if err := g.Kill(); err != nil {
+			return err
+		}
+	}
+	if g != nil {
+		g.Close()
+	}
+	if err := c.Stop(rec.Unit); err != nil {
+		return err
+	}
+	if err := c.Stop(rec.Slice); err != nil {
+		return err
+	}
+	rec.Release()
+	return nil
+}
+
+// collectScope is collect for a scope record: it connects to the
+// record's manager (only here: a sweep that meets no scope record never
+// touches D-Bus).
+func collectScope(rec *Record, kill bool) (int, error) {
+	if want := sdscope.ManagerFor(os.Geteuid()); rec.Manager != string(want) {
+		return 0, fmt.Errorf("%s: a scope of the %s manager; this rcon talks to the %s manager", rec.Name, rec.Manager, want)
+	}
+	c, err := sdscope.Connect()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if !c.Exists(rec.Unit) {
+		// Never made, or systemd collected it (empty): what may be left
+		// is its run slice.
+		if err := c.Stop(rec.Slice); err != nil {
+			return 0, err
+		}
+		rec.Release()
+		return 0, nil
+	}
+	var g *cgroupfs.Group
+	n := 0
+	if rec.groupExists() {
+		if g, err = rec.Group(); err != nil {
+			return 0, err
+		}
+		ps, err := g.Procs()
+		if err != nil {
+			g.Close()
+			return 0, err
+		}
+		n = len(ps)
+	}
+	if n > 0 && !kill {
+		g.Close()
+		return n, nil
+	}
+	if err := ReclaimScope(c, g, rec, n > 0); err != nil {
+		return n, err
+	}
+	return 0, nil
+}
+
+// setScopeLimits is SetLimits for a scope: through systemd
+// (SetUnitProperties, runtime), then read back from the scope's files.
+func setScopeLimits(rec *Record, g *cgroupfs.Group, merged *cgroupfs.Resources, r *cgroupfs.Resources) error {
+	if want := sdscope.ManagerFor(os.Geteuid()); rec.Manager != string(want) {
+		return fmt.Errorf("%s: a scope of the %s manager; this rcon talks to the %s manager", rec.Name, rec.Manager, want)
+	}
+	c, err := sdscope.Connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.CheckDelegated(r); err != nil {
+		return err
+	}
+	if err := c.SetLimits(rec.Unit, r); err != nil {
+		return err
+	}
+	if err := sdscope.Verify(g.Paths()[0], merged); err != nil {
+		return errors.New(err.Error() + " (systemd accepted the change but it does not hold)")
+	}
+	return nil
+}

@@ -1,0 +1,367 @@
+package sdscope
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"rcon/cgroupfs"
+)
+
+// quotaPerSec is systemd's CPUQuotaPerSecUSec for pct percent of a CPU.
+func quotaPerSec(pct float64) uint64 { return uint64(math.Round(pct * 10000)) }
+
+// limitProps are the unit properties of r (limits only).
+func limitProps(r *cgroupfs.Resources) []sd.Property {
+	var p []sd.Property
+	add := func(name string, v any) { p = append(p, sd.Property{Name: name, Value: dbus.MakeVariant(v)}) }
+	if r.CPUPercent > 0 {
+		add("CPUQuotaPerSecUSec", quotaPerSec(r.CPUPercent))
+		if r.CPUPeriod > 0 {
+			add("CPUQuotaPeriodUSec", r.CPUPeriod)
+		}
+	}
+	if r.CPUWeight > 0 {
+		add("CPUWeight", r.CPUWeight)
+	}
+	if r.Cpuset != "" {
+		if mask, err := cpuMask(r.Cpuset); err == nil {
+			add("AllowedCPUs", mask)
+		}
+	}
+	if r.Mem > 0 {
+		add("MemoryMax", uint64(r.Mem))
+	}
+	if r.MemHigh > 0 {
+		add("MemoryHigh", uint64(r.MemHigh))
+	}
+	if r.SwapSet {
+		add("MemorySwapMax", uint64(r.Swap))
+	}
+	if r.Pids > 0 {
+		add("TasksMax", uint64(r.Pids))
+	}
+	type devRate struct {
+		Path string
+		Rate uint64
+	}
+	io := map[cgroupfs.IOKind]string{cgroupfs.ReadBPS: "IOReadBandwidthMax", cgroupfs.WriteBPS: "IOWriteBandwidthMax",
+		cgroupfs.ReadIOPS: "IOReadIOPSMax", cgroupfs.WriteIOPS: "IOWriteIOPSMax"}
+	for _, kind := range []cgroupfs.IOKind{cgroupfs.ReadBPS, cgroupfs.WriteBPS, cgroupfs.ReadIOPS, cgroupfs.WriteIOPS} {
+		var v []devRate
+		for _, l := range r.IO {
+			if l.Kind == kind {
+				v = append(v, devRate{fmt.Sprintf("/dev/block/%d:%d", l.Major, l.Minor), l.Rate})
+			}
+		}
+		if len(v) > 0 {
+			add(io[kind], v)
+		}
+	}
+	return p
+}
+
+// cpuMask turns a cpuset list ("0-1,3") into systemd's AllowedCPUs
+// bitmask (byte i bit j is CPU 8i+j).
+func cpuMask(list string) ([]byte, error) {
+	cpus, err := parseCPUList(list)
+	if err != nil {
+		return nil, err
+	}
+	var mask []byte
+	for _, c := range cpus {
+		for len(mask) <= c/8 {
+			mask = append(mask, 0)
+		}
+		mask[c/8] |= 1 << (c % 8)
+	}
+	return mask, nil
+}
+
+func parseCPUList(list string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		b := a
+		if err == nil && isRange {
+			b, err = strconv.Atoi(hi)
+		}
+		if err != nil || a < 0 || b < a || b > 8191 {
+			return nil, fmt.Errorf("bad cpu list %q", list)
+		}
+		for c := a; c <= b; c++ {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Start makes unit, a transient scope in slice holding pid, with the
+// limits r, waits for its job, and returns its cgroup directory. On error
+// the scope is stopped again (if it was made).
+func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (string, error) {
+	props := []sd.Property{
+		sd.PropDescription(desc),
+		sd.PropSlice(slice),
+		sd.PropPids(uint32(pid)),
+		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
+		// Accounting for --stats and the OOM report even without a
+		// limit of that controller (memory.events needs memory).
+		{Name: "MemoryAccounting", Value: dbus.MakeVariant(true)},
+		{Name: "TasksAccounting", Value: dbus.MakeVariant(true)},
+		{Name: "CPUAccounting", Value: dbus.MakeVariant(true)},
+	}
+	props = append(props, limitProps(r)...)
+	ch := make(chan string, 1)
+	if _, err := c.c.StartTransientUnitContext(context.Background(), unit, "fail", props, ch); err != nil {
+		return "", fmt.Errorf("systemd (%s manager): start %s: %w", c.Manager, unit, err)
+	}
+	if err := wait(ch, "start "+unit); err != nil {
+		_ = c.Stop(unit)
+		return "", fmt.Errorf("systemd (%s manager): %w", c.Manager, err)
+	}
+	cg, err := c.controlGroup(unit)
+	if err != nil {
+		_ = c.Stop(unit)
+		return "", err
+	}
+	return cgroupfs.Mountpoint + cg, nil
+}
+
+// Stop stops unit and waits until systemd has let it go; a unit that is
+// not there (already collected) is no error.
+func (c *Conn) Stop(unit string) error {
+	ch := make(chan string, 1)
+	_, err := c.c.StopUnitContext(context.Background(), unit, "replace", ch)
+	if err != nil {
+		if isNoSuchUnit(err) {
+			return nil
+		}
+		return fmt.Errorf("systemd (%s manager): stop %s: %w", c.Manager, unit, err)
+	}
+	if err := wait(ch, "stop "+unit); err != nil {
+		return fmt.Errorf("systemd (%s manager): %w", c.Manager, err)
+	}
+	if strings.HasSuffix(unit, ".slice") {
+		return nil // stopped is gone enough: it has no processes and no cgroup
+	}
+	// CollectMode=inactive-or-failed: once stopped it is unloaded; wait
+	// (bounded) so that "released" means gone.
+	for i := 0; i < 1000 && c.Exists(unit); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if c.Exists(unit) {
+		return fmt.Errorf("systemd (%s manager): %s still loaded after stop", c.Manager, unit)
+	}
+	return nil
+}
+
+// Exists reports whether unit is loaded (active, or anything but
+// collected).
+func (c *Conn) Exists(unit string) bool {
+	st, err := c.c.ListUnitsByNamesContext(context.Background(), []string{unit})
+	if err != nil {
+		return true // cannot tell: say yes, so nothing is released early
+	}
+	for _, u := range st {
+		if u.Name == unit {
+			return u.LoadState != "not-found"
+		}
+	}
+	return false
+}
+
+func isNoSuchUnit(err error) bool {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		return e.Name == "org.freedesktop.systemd1.NoSuchUnit"
+	}
+	return strings.Contains(err.Error(), "not loaded")
+}
+
+// SetLimits changes a live scope's limits through systemd (runtime only:
+// the scope is transient), so that systemctl's view stays true.
+func (c *Conn) SetLimits(unit string, r *cgroupfs.Resources) error {
+	props := limitProps(r)
+	if len(props) == 0 {
+		return nil
+	}
+	if err := c.c.SetUnitPropertiesContext(context.Background(), unit, true, props...); err != nil {
+		return fmt.Errorf("systemd (%s manager): set properties of %s: %w", c.Manager, unit, err)
+	}
+	return nil
+}
+
+// Controllers lists what r needs, by controller, for messages and the
+// delegation check.
+func Controllers(r *cgroupfs.Resources) []string {
+	var out []string
+	if r.CPUPercent > 0 || r.CPUWeight > 0 {
+		out = append(out, "cpu")
+	}
+	if r.Cpuset != "" {
+		out = append(out, "cpuset")
+	}
+	if r.Mem > 0 || r.MemHigh > 0 || r.SwapSet {
+		out = append(out, "memory")
+	}
+	if r.Pids > 0 {
+		out = append(out, "pids")
+	}
+	if len(r.IO) > 0 {
+		out = append(out, "io")
+	}
+	return out
+}
+
+// DelegateFix is the one-line fix for a user manager without a controller.
+const DelegateFix = `as root: printf '[Service]\nDelegate=cpu cpuset io memory pids\n' > /etc/systemd/system/user@.service.d/delegate.conf (mkdir -p the directory first), then systemctl daemon-reload and restart user@UID.service (or log in again)`
+
+// CheckDelegated refuses, before anything is made, limits whose
+// controller the manager does not have: a user manager gets only what
+// user@UID.service is delegated (cpu memory pids by default; io and
+// cpuset not), and systemd would drop those properties silently.
+func (c *Conn) CheckDelegated(r *cgroupfs.Resources) error {
+	need := Controllers(r)
+	if len(need) == 0 {
+		return nil
+	}
+	dir, err := c.ManagerCgroup()
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return fmt.Errorf("systemd driver: read the controllers of the %s manager: %w", c.Manager, err)
+	}
+	have := strings.Fields(string(data))
+	for _, n := range need {
+		if !slices.Contains(have, n) {
+			if c.Manager == User {
+				return fmt.Errorf("systemd driver: the %s controller is not delegated to your user manager (it has: %s), so that limit cannot hold; fix %s", n, strings.Join(have, " "), DelegateFix)
+			}
+			return fmt.Errorf("systemd driver: the %s controller is not available to the system manager (it has: %s)", n, strings.Join(have, " "))
+		}
+	}
+	return nil
+}
+
+// Verify reads the scope's cgroup files back and refuses any asked limit
+// that is not in force, naming the controller: systemd drops properties
+// it cannot apply without failing the job (systemd#9641).
+func Verify(dir string, r *cgroupfs.Resources) error {
+	read := func(file string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	bad := func(ctrl, file, got, want string) error {
+		return fmt.Errorf("systemd driver: the %s limit is not in force in %s: %s is %q, asked %s", ctrl, dir, file, got, want)
+	}
+	page := uint64(os.Getpagesize())
+	checkBytes := func(ctrl, file string, want int64) error {
+		got, err := read(file)
+		if err != nil {
+			return bad(ctrl, file, err.Error(), strconv.FormatInt(want, 10))
+		}
+		n, perr := strconv.ParseUint(got, 10, 64)
+		if perr != nil || n != uint64(want)/page*page {
+			return bad(ctrl, file, got, strconv.FormatInt(want, 10))
+		}
+		return nil
+	}
+	if r.CPUPercent > 0 {
+		period := r.CPUPeriod
+		if period == 0 {
+			period = cgroupfs.DefaultCPUPeriodUS
+		}
+		// systemd writes max(quota/s × period / 1 s, 1 ms).
+		want := fmt.Sprintf("%d %d", max(quotaPerSec(r.CPUPercent)*period/1000000, 1000), period)
+		if got, err := read("cpu.max"); err != nil || got != want {
+			return bad("cpu", "cpu.max", got+errText(err), want)
+		}
+	}
+	if r.CPUWeight > 0 {
+		want := strconv.FormatUint(r.CPUWeight, 10)
+		if got, err := read("cpu.weight"); err != nil || got != want {
+			return bad("cpu", "cpu.weight", got+errText(err), want)
+		}
+	}
+	if r.Cpuset != "" {
+		got, err := read("cpuset.cpus")
+		a, _ := parseCPUList(got)
+		b, _ := parseCPUList(r.Cpuset)
+		if err != nil || !slices.Equal(a, b) || len(a) == 0 {
+			return bad("cpuset", "cpuset.cpus", got+errText(err), r.Cpuset)
+		}
+	}
+	if r.Mem > 0 {
+		if err := checkBytes("memory", "memory.max", r.Mem); err != nil {
+			return err
+		}
+	}
+	if r.MemHigh > 0 {
+		if err := checkBytes("memory", "memory.high", r.MemHigh); err != nil {
+			return err
+		}
+	}
+	if r.SwapSet {
+		if r.Swap == 0 {
+			if got, err := read("memory.swap.max"); err != nil || got != "0" {
+				return bad("memory", "memory.swap.max", got+errText(err), "0")
+			}
+		} else if err := checkBytes("memory", "memory.swap.max", r.Swap); err != nil {
+			return err
+		}
+	}
+	if r.Pids > 0 {
+		want := strconv.FormatInt(r.Pids, 10)
+		if got, err := read("pids.max"); err != nil || got != want {
+			return bad("pids", "pids.max", got+errText(err), want)
+		}
+	}
+	if len(r.IO) > 0 {
+		got, err := read("io.max")
+		if err != nil {
+			return bad("io", "io.max", err.Error(), "throttles")
+		}
+		for _, l := range r.IO {
+			dev := fmt.Sprintf("%d:%d", l.Major, l.Minor)
+			want := fmt.Sprintf("%s=%d", l.Kind, l.Rate)
+			found := false
+			for _, line := range strings.Split(got, "\n") {
+				f := strings.Fields(line)
+				if len(f) > 0 && f[0] == dev && slices.Contains(f[1:], want) {
+					found = true
+				}
+			}
+			if !found {
+				return bad("io", "io.max", got, dev+" "+want)
+			}
+		}
+	}
+	return nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
