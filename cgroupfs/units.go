@@ -9,6 +9,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Size is a byte count as operators write it ("500M", K/M/G/T binary):
+// the one type of the flags (kong takes it as a TextUnmarshaler) and the
+// profile keys.
+type Size int64
+
+// UnmarshalText parses a size with ParseSize.
+func (s *Size) UnmarshalText(text []byte) error {
+	n, err := ParseSize(string(text))
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
 // ParseSize reads a byte count with an optional binary suffix:
 // "500M" = 500 MiB, "2G", "64k", "1T", "4096". A trailing "B"/"iB" is
 // accepted ("500MiB", "1GB" = 1 GiB) because operators write both.

@@ -16,40 +16,23 @@ import (
 	"rcon/spec"
 )
 
-// Size is a byte count flag taking K/M/G/T suffixes ("500M").
-type Size int64
-
-// Decode implements kong.MapperValue so errors name the flag.
-func (s *Size) Decode(ctx *kong.DecodeContext) error {
-	var v string
-	if err := ctx.Scan.PopValueInto("size", &v); err != nil {
-		return err
-	}
-	n, err := cgroupfs.ParseSize(v)
-	if err != nil {
-		return err
-	}
-	*s = Size(n)
-	return nil
-}
-
 // Limits are the cgroup flags (rcon only).
 type Limits struct {
-	CPU         float64  `name:"cpu" placeholder:"PCT" help:"CPU quota in percent of one CPU (20 = a fifth of a CPU, 150 = one and a half)."`
-	CPUPeriod   int64    `name:"cpu-period" placeholder:"US" help:"CPU quota period in microseconds (default 100000)."`
-	CPUWeight   int64    `name:"cpu-weight" placeholder:"1-10000" help:"Relative CPU weight (v2 cpu.weight; v1 cpu.shares)."`
-	Cpuset      string   `name:"cpuset" placeholder:"CPUS" help:"CPUs the command may run on, e.g. 0-1,3."`
-	Mem         Size     `name:"mem" aliases:"memory" placeholder:"SIZE" help:"Hard memory limit (500M, 2G); the OOM killer acts beyond it."`
-	MemHigh     Size     `name:"mem-high" placeholder:"SIZE" help:"Memory throttling threshold (v2 memory.high, v1 soft limit)."`
-	Swap        *Size    `name:"swap" placeholder:"SIZE" help:"Swap allowed on top of --mem (0 = none)."`
-	Pids        int64    `name:"pids" placeholder:"N" help:"Maximum number of processes and threads."`
-	IOReadBPS   []string `name:"io-read-bps" placeholder:"DEV:RATE" help:"Read bytes/s for a device (/dev/sda:20M or 8:0:20M); repeatable."`
-	IOWriteBPS  []string `name:"io-write-bps" placeholder:"DEV:RATE" help:"Write bytes/s for a device; repeatable."`
-	IOReadIOPS  []string `name:"io-read-iops" placeholder:"DEV:N" help:"Read operations/s for a device; repeatable."`
-	IOWriteIOPS []string `name:"io-write-iops" placeholder:"DEV:N" help:"Write operations/s for a device; repeatable."`
-	Read        string   `name:"read" placeholder:"RATE" help:"Read bytes/s for the device --dev names (the short form of --io-read-bps)."`
-	Write       string   `name:"write" placeholder:"RATE" help:"Write bytes/s for the device --dev names (the short form of --io-write-bps)."`
-	Dev         string   `name:"dev" placeholder:"DEV" help:"The device --read and --write throttle."`
+	CPU         float64        `name:"cpu" placeholder:"PCT" help:"CPU quota in percent of one CPU (20 = a fifth of a CPU, 150 = one and a half)."`
+	CPUPeriod   int64          `name:"cpu-period" placeholder:"US" help:"CPU quota period in microseconds (default 100000)."`
+	CPUWeight   int64          `name:"cpu-weight" placeholder:"1-10000" help:"Relative CPU weight (v2 cpu.weight; v1 cpu.shares)."`
+	Cpuset      string         `name:"cpuset" placeholder:"CPUS" help:"CPUs the command may run on, e.g. 0-1,3."`
+	Mem         cgroupfs.Size  `name:"mem" aliases:"memory" placeholder:"SIZE" help:"Hard memory limit (500M, 2G); the OOM killer acts beyond it."`
+	MemHigh     cgroupfs.Size  `name:"mem-high" placeholder:"SIZE" help:"Memory throttling threshold (v2 memory.high, v1 soft limit)."`
+	Swap        *cgroupfs.Size `name:"swap" placeholder:"SIZE" help:"Swap allowed on top of --mem (0 = none)."`
+	Pids        int64          `name:"pids" placeholder:"N" help:"Maximum number of processes and threads."`
+	IOReadBPS   []string       `name:"io-read-bps" placeholder:"DEV:RATE" help:"Read bytes/s for a device (/dev/sda:20M or 8:0:20M); repeatable."`
+	IOWriteBPS  []string       `name:"io-write-bps" placeholder:"DEV:RATE" help:"Write bytes/s for a device; repeatable."`
+	IOReadIOPS  []string       `name:"io-read-iops" placeholder:"DEV:N" help:"Read operations/s for a device; repeatable."`
+	IOWriteIOPS []string       `name:"io-write-iops" placeholder:"DEV:N" help:"Write operations/s for a device; repeatable."`
+	Read        string         `name:"read" placeholder:"RATE" help:"Read bytes/s for the device --dev names (the short form of --io-read-bps)."`
+	Write       string         `name:"write" placeholder:"RATE" help:"Write bytes/s for the device --dev names (the short form of --io-write-bps)."`
+	Dev         string         `name:"dev" placeholder:"DEV" help:"The device --read and --write throttle."`
 }
 
 // Group are the group placement flags (rcon only).

@@ -28,7 +28,7 @@ func (p *Profile) Layer() (spec.Layer, error) {
 	lim.Cpuset = opt(l.Cpuset)
 	for _, m := range []struct {
 		dst *spec.Opt[int64]
-		v   Value[Size]
+		v   Value[cgroupfs.Size]
 	}{{&lim.Mem, l.Mem}, {&lim.MemHigh, l.MemHigh}, {&lim.Swap, l.Swap}} {
 		if m.v.Set {
 			*m.dst = spec.Val(int64(m.v.V), m.v.From)

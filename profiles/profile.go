@@ -13,6 +13,7 @@ package profiles
 import (
 	"fmt"
 	"math"
+	"rcon/cgroupfs"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,9 +30,6 @@ type Value[T any] struct {
 	From string
 }
 
-// Size is a byte count, written in a profile as "500M" or as an integer.
-type Size int64
-
 // IOTable maps a device ("/dev/sda" or "8:0") to a rate as written: a size
 // for *_bps, a whole number for *_iops. Kept as text so the merged profile
 // prints back exactly as the user wrote it.
@@ -42,18 +40,18 @@ type Includes []string
 
 // Limits is the [limits] table.
 type Limits struct {
-	CPU         Value[float64] `toml:"cpu"`
-	CPUPeriodUS Value[int64]   `toml:"cpu_period_us"`
-	CPUWeight   Value[int64]   `toml:"cpu_weight"`
-	Cpuset      Value[string]  `toml:"cpuset"`
-	Mem         Value[Size]    `toml:"mem"`
-	MemHigh     Value[Size]    `toml:"mem_high"`
-	Swap        Value[Size]    `toml:"swap"`
-	Pids        Value[int64]   `toml:"pids"`
-	IOReadBPS   Value[IOTable] `toml:"io_read_bps"`
-	IOWriteBPS  Value[IOTable] `toml:"io_write_bps"`
-	IOReadIOPS  Value[IOTable] `toml:"io_read_iops"`
-	IOWriteIOPS Value[IOTable] `toml:"io_write_iops"`
+	CPU         Value[float64]       `toml:"cpu"`
+	CPUPeriodUS Value[int64]         `toml:"cpu_period_us"`
+	CPUWeight   Value[int64]         `toml:"cpu_weight"`
+	Cpuset      Value[string]        `toml:"cpuset"`
+	Mem         Value[cgroupfs.Size] `toml:"mem"`
+	MemHigh     Value[cgroupfs.Size] `toml:"mem_high"`
+	Swap        Value[cgroupfs.Size] `toml:"swap"`
+	Pids        Value[int64]         `toml:"pids"`
+	IOReadBPS   Value[IOTable]       `toml:"io_read_bps"`
+	IOWriteBPS  Value[IOTable]       `toml:"io_write_bps"`
+	IOReadIOPS  Value[IOTable]       `toml:"io_read_iops"`
+	IOWriteIOPS Value[IOTable]       `toml:"io_write_iops"`
 }
 
 // Run is the [run] table.
@@ -150,7 +148,7 @@ func (v *Value[T]) UnmarshalTOML(data any) error {
 			return fmt.Errorf("want a profile name or a list of them: %w", err)
 		}
 		*dst = l
-	case *Size:
+	case *cgroupfs.Size:
 		n, err := parseSize(data)
 		if err != nil {
 			return err
@@ -198,11 +196,11 @@ func stringList(data any) ([]string, error) {
 
 // parseSize accepts the size forms operators write: "500M" (cgroupfs.ParseSize)
 // or a plain integer number of bytes.
-func parseSize(data any) (Size, error) {
+func parseSize(data any) (cgroupfs.Size, error) {
 	switch s := data.(type) {
 	case string:
 		n, err := parseSizeString(s)
-		return Size(n), err
+		return cgroupfs.Size(n), err
 	case int64:
 		if s < 0 {
 			return 0, fmt.Errorf("invalid size %d: must not be negative", s)
@@ -210,7 +208,7 @@ func parseSize(data any) (Size, error) {
 		if s > math.MaxInt64/2 {
 			return 0, fmt.Errorf("invalid size %d: too large", s)
 		}
-		return Size(s), nil
+		return cgroupfs.Size(s), nil
 	}
 	return 0, wantGot(`a size such as "500M" or a number of bytes`, data)
 }

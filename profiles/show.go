@@ -51,7 +51,7 @@ func formatValue(v any) string {
 		return strconv.FormatInt(v, 10)
 	case float64:
 		return strconv.FormatFloat(v, 'g', -1, 64)
-	case Size:
+	case cgroupfs.Size:
 		// The short form when it is exact ("500M"), else the byte count.
 		if s := cgroupfs.FormatSize(int64(v)); parsesTo(s, int64(v)) {
 			return quote(s)
