@@ -171,6 +171,9 @@ func startBackground(t *testing.T, name string, args ...string) (*exec.Cmd, stri
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever a failure leaves (a SIGKILLed rcon's scope or run slice)
+	// is gc's to end before noScopesLeft looks.
+	t.Cleanup(func() { rcon(t, "gc", "--kill") })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		data, _ := os.ReadFile(filepath.Join(os.Getenv("RCON_STATE_DIR"), name+".json"))
@@ -215,6 +218,14 @@ func TestSystemdSetPsAndSignals(t *testing.T) {
 func TestSystemdGCKillStopsOrphanedScope(t *testing.T) {
 	needSystemd(t)
 	cmd, dir := startBackground(t, "sdorphan", "--", "sleep", "300")
+	// The scope is recorded while the command is still held: a kill of
+	// rcon then ends it with nothing run. This test is about a command
+	// that runs, so it waits for the exec.
+	for deadline := time.Now().Add(10 * time.Second); !memberIs(dir, "sleep"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no member of %s became sleep", dir)
+		}
+	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if b, _ := os.ReadFile(dir + "/cgroup.procs"); strings.TrimSpace(string(b)) == "" {
@@ -234,6 +245,17 @@ func TestSystemdGCKillStopsOrphanedScope(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(os.Getenv("RCON_STATE_DIR"), "sdorphan.json")); err == nil {
 		t.Errorf("record left after gc --kill")
 	}
+}
+
+// memberIs tells whether a process of the cgroup dir runs comm.
+func memberIs(dir, comm string) bool {
+	data, _ := os.ReadFile(dir + "/cgroup.procs")
+	for _, f := range strings.Fields(string(data)) {
+		if c, _ := os.ReadFile("/proc/" + f + "/comm"); strings.TrimSpace(string(c)) == comm {
+			return true
+		}
+	}
+	return false
 }
 
 func TestSystemdIOLimit(t *testing.T) {
