@@ -34,8 +34,18 @@ PY
 }
 
 runs=${BENCH_RUNS:-300}
-part=${1:-all} # all, startup, cold or ns (the namespace costs only)
-case $part in all | startup | cold | ns) ;; *) echo "usage: bench/bench.sh [all|startup|cold|ns]" >&2; exit 2 ;; esac
+part=${1:-all} # all, startup, cold, footprint or ns (the namespace costs only)
+case $part in all | startup | cold | footprint | ns) ;; *) echo "usage: bench/bench.sh [all|startup|cold|footprint|ns]" >&2; exit 2 ;; esac
+
+# The waiting rcon (issue 15): what every running command pays beside it,
+# read one second into `rcon -- sleep 3`.
+if [ "$part" = all ] || [ "$part" = footprint ]; then
+bin/rcon -- sleep 3 &
+w=$!
+sleep 1
+echo "waiting rcon: $(grep -E '^(Rss|Private_Clean|Private_Dirty):' /proc/$w/smaps_rollup | tr -s ' ' | tr '\n' ' ')$(grep '^Threads:' /proc/$w/status)"
+wait $w
+fi
 
 if [ "$part" = all ] || [ "$part" = startup ]; then
 hyperfine -N --warmup 20 --runs "$runs" --export-markdown bench/out/startup.md --export-json bench/out/startup.json \
