@@ -83,13 +83,6 @@ func (s *job) hideState() {
 	s.jail = &ns
 }
 
-// initPath tells whether the command's place is taken by the namespace
-// init (see nsPrepare).
-func (s *job) initPath() bool {
-	ns, err := normalizedNS(s)
-	return err == nil && !ns.Empty() && needsInit(s, ns)
-}
-
 // groupOptional tells whether a run may go on without its group: an
 // unprivileged caller who asked for no limit and named no group (as in
 // `rcon --unshare user,pid -- cmd`) loses only accounting and cleanup.

@@ -24,6 +24,9 @@ type job struct {
 	limits cgroupfs.Resources
 	// fitShown says what --fit told the command, for --stats.
 	fitShown string
+	// viaInit: the command's place is taken by the namespace init (see
+	// nsPrepare); decided once by check.
+	viaInit bool
 }
 
 func newJob(s *spec.Spec) *job {

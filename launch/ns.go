@@ -79,11 +79,11 @@ type initConfig struct {
 //
 // Run calls it after the group exists and before the command starts.
 func nsPrepare(cmd *exec.Cmd, s *job, plan *startPlan, termGroup bool) error {
-	ns, err := normalizedNS(s)
-	if err != nil || ns.Empty() {
-		return err
+	ns := s.jail // normalized and checked by check
+	if ns.Empty() {
+		return nil
 	}
-	if needsInit(s, ns) {
+	if s.viaInit {
 		plan.caps = nil
 		return rewriteInit(cmd, s, ns, termGroup)
 	}

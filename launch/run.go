@@ -138,9 +138,23 @@ func (s *job) check() (*steps, error) {
 		}
 		s.jail = withProtectSys(s.jail)
 	}
+	if s.Fit && !s.NoCgroup {
+		s.jail = withMount(s.jail) // for the files fitFiles binds
+	}
+	s.hideState()
+	// The namespaces normalized and checked once, here: what nsPrepare
+	// would refuse is refused before any group, and whether the init
+	// takes the command's place is known from now on.
+	if s.jail != nil {
+		ns, err := normalizedNS(s)
+		if err != nil {
+			return nil, fail(ExitFailure, "%v", err)
+		}
+		s.jail, s.viaInit = ns, !ns.Empty() && needsInit(s, ns)
+	}
 	st := &steps{cmd: &exec.Cmd{Path: path, Args: s.Argv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}}
 	st.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if s.jail.WantsUser() || s.initPath() {
+	if s.viaInit {
 		// The init applies the plan to the command (initMain), not this
 		// process to the init; in a new user namespace the capabilities
 		// are even the init's there (all of them, for its root), not the
@@ -155,20 +169,10 @@ func (s *job) check() (*steps, error) {
 	if err != nil {
 		return nil, fail(ExitFailure, "%v", err)
 	}
-	s.hideState()
 	// tty: rcon is in the terminal's foreground process group, and the
 	// command with it unless it gets a session of its own.
 	st.tty = fromTerminal()
 	st.newSession = s.newSession(cred)
-	if s.Fit && !s.NoCgroup {
-		s.jail = withMount(s.jail) // for the files fitFiles binds
-	}
-	if s.jail != nil {
-		// What nsPrepare would refuse is refused now, before any group.
-		if _, err := normalizedNS(s); err != nil {
-			return nil, fail(ExitFailure, "%v", err)
-		}
-	}
 	if st.statsFile, err = openStatsJSON(s.StatsJSON); err != nil {
 		return nil, err
 	}
@@ -244,7 +248,7 @@ func (s *job) start(st *steps) error {
 		return s.startScope(st)
 	}
 	g := st.rg.group()
-	if g != nil && !s.initPath() {
+	if g != nil && !s.viaInit {
 		if err := g.LendStartSlot(); err != nil {
 			return fail(ExitFailure, "%v", err)
 		}

@@ -45,7 +45,7 @@ func (s *job) openScope() (*runGroup, error) {
 	// the init, in the namespaces it was cloned into). A cgroup namespace
 	// cannot be: its root is fixed at the clone, before the held process
 	// is in its scope, so the command would see rcon's cgroup as its root.
-	if ns, err := normalizedNS(s); err == nil && ns.Cgroup {
+	if s.jail != nil && s.jail.Cgroup {
 		return nil, errors.New("--unshare cgroup is not supported with --driver systemd yet (the namespace's root would not be the scope): use --driver cgroupfs")
 	}
 	_, _ = registry.GC(false, gcPerStart)
