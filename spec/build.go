@@ -146,14 +146,13 @@ func CheckQuota(l *Limits) error {
 		what, q, period, cgroupfs.MinCPUQuotaUS)
 }
 
-// Jail is a copy of the namespaces s asks for, normalized (nil: none),
-// for the launcher to add to without touching s.
+// Jail is a copy of the namespaces s asks for (nil: none), for the
+// launcher to add to without touching s; Validate normalized them.
 func (s *Spec) Jail() *nsjail.Spec {
 	if s.NS == nil {
 		return nil
 	}
 	ns := *s.NS
-	_ = ns.Normalize() // Validate checked it
 	return &ns
 }
 
