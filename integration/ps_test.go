@@ -19,21 +19,7 @@ func TestPSEscapesCommandLine(t *testing.T) {
 	const name = "rcontest-ps-escape"
 	cleanupGroup(t, name)
 	evil := "\x1b]0;pwned\x07\r\n"
-	cmd := exec.Command(filepath.Join(binDir, "rcon"), "--name", name, "--", "sh", "-c", "exec sleep 30", evil)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		checkNoLeak(t, cmd.Process.Pid)
-	})
-	for deadline := time.Now().Add(10 * time.Second); psGroupNamed(t, name) == nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed in rcon ps", name)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	startListed(t, name, "--", "sh", "-c", "exec sleep 30", evil)
 	r := rcon(t, "ps")
 	if r.Code != 0 {
 		t.Fatalf("rcon ps: exit %d: %s", r.Code, r.Stderr)
@@ -65,22 +51,7 @@ func TestPSTableShowsLiveUsage(t *testing.T) {
 	needRoot(t)
 	const name = "rcontest-ps-table"
 	cleanupGroup(t, name)
-	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--name", name, "--cpu", "50", "--mem", "64M", "--pids", "20", "--"},
-		helperArgs(t, "spin", "30")...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		checkNoLeak(t, cmd.Process.Pid)
-	})
-	for deadline := time.Now().Add(10 * time.Second); psGroupNamed(t, name) == nil; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed in rcon ps", name)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	startListed(t, name, append([]string{"--cpu", "50", "--mem", "64M", "--pids", "20", "--"}, helperArgs(t, "spin", "30")...)...)
 	time.Sleep(time.Second) // past the start, into the quota's steady state
 	r := rcon(t, "ps")
 	if r.Code != 0 {
@@ -112,5 +83,27 @@ func TestPSTableShowsLiveUsage(t *testing.T) {
 	}
 	if !strings.HasSuffix(age, "s") || age == "0s" {
 		t.Errorf("AGE %q, want a second or more", age)
+	}
+}
+
+// startListed starts rcon --name name args in the background (ended with
+// SIGTERM, and checked for leaks, at cleanup) and waits until rcon ps
+// lists the group.
+func startListed(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--name", name}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		checkNoLeak(t, cmd.Process.Pid)
+	})
+	for deadline := time.Now().Add(10 * time.Second); psGroupNamed(t, name) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed in rcon ps", name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
