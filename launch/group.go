@@ -22,6 +22,9 @@ type runGroup struct {
 	// sd: the group is a systemd scope of this manager (rec.Unit); g is
 	// its cgroup once startScope made it, nil before.
 	sd *sdscope.Conn
+	// sdp is the connection being made while the held start starts
+	// (openScope); startScope waits for it and sets sd.
+	sdp *sdscope.Pending
 	// acct, when set, is read for the figures instead of g: a scope's run
 	// slice, which outlives the scope (see sdscope.RunSlice).
 	acct *cgroupfs.Group
@@ -158,7 +161,7 @@ func (rg *runGroup) end(s *job) error {
 	if rg == nil {
 		return nil
 	}
-	if rg.sd != nil {
+	if rg.isScope() {
 		return rg.endScope()
 	}
 	if rg.shared != "" {

@@ -244,7 +244,7 @@ func (s *job) prepare(st *steps) error {
 // outside).
 func (s *job) start(st *steps) error {
 	st.started = time.Now()
-	if st.rg != nil && st.rg.sd != nil {
+	if st.rg.isScope() {
 		return s.startScope(st)
 	}
 	g := st.rg.group()

@@ -48,18 +48,16 @@ func (s *job) openScope() (*runGroup, error) {
 	if s.jail != nil && s.jail.Cgroup {
 		return nil, errors.New("--unshare cgroup is not supported with --driver systemd yet (the namespace's root would not be the scope): use --driver cgroupfs")
 	}
+	// The connection and the delegation check run while the held start
+	// starts (startScope waits for them before the scope is made): under
+	// TCG a Go start-up and the D-Bus round trips are each tens of ms.
+	// The manager is known without asking (root's is the system one).
+	limits := s.limits
+	pending := sdscope.ConnectAsync(func(c *sdscope.Conn) error { return c.CheckDelegated(&limits) })
 	_, _ = registry.GC(false, gcPerStart)
-	c, err := sdscope.Connect()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.CheckDelegated(&s.limits); err != nil {
-		c.Close()
-		return nil, err
-	}
 	owner, err := registry.Self()
 	if err != nil {
-		c.Close()
+		closePending(pending)
 		return nil, fmt.Errorf("identify self: %w", err)
 	}
 	name := s.Name
@@ -71,12 +69,22 @@ func (s *job) openScope() (*runGroup, error) {
 		slice = sdscope.DefaultSlice
 	}
 	rec := &registry.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
-	if err := registry.ClaimScope(name, slice, c.Manager, &s.limits, rec); err != nil {
-		c.Close()
+	if err := registry.ClaimScope(name, slice, sdscope.ManagerFor(os.Geteuid()), &s.limits, rec); err != nil {
+		closePending(pending)
 		return nil, err
 	}
-	return &runGroup{rec: rec, sd: c}, nil
+	return &runGroup{rec: rec, sdp: pending}, nil
 }
+
+// closePending closes a connection being made, once it is.
+func closePending(p *sdscope.Pending) {
+	if c, err := p.Wait(); err == nil {
+		c.Close()
+	}
+}
+
+// isScope tells whether the run's group is a systemd scope.
+func (rg *runGroup) isScope() bool { return rg != nil && (rg.sd != nil || rg.sdp != nil) }
 
 // startScope is the start step of the systemd driver (see hold.go): the
 // command is started held, its scope made with the held pid, the limits
@@ -100,13 +108,25 @@ func (s *job) startScope(st *steps) error {
 		_ = st.cmd.Wait()
 		return fail(ExitFailure, "%v", err)
 	}
+	c, err := rg.sdp.Wait()
+	if err != nil {
+		return abort(err)
+	}
+	rg.sd = c
 	if err := h.ready(); err != nil {
 		return abort(err)
 	}
 	pid := st.cmd.Process.Pid
-	dir, err := rg.sd.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits)
+	dir, err := c.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits)
 	if err != nil {
 		return abort(err)
+	}
+	if inCgroup(pid, dir) != nil {
+		// The computed path is not the scope's (an escaped name, a
+		// manager elsewhere): ask systemd; inCgroup below checks again.
+		if dir, err = c.ScopeCgroup(rg.rec.Unit); err != nil {
+			return abort(err)
+		}
 	}
 	if err := registry.SetScopePath(rg.rec, dir); err != nil {
 		return abort(err)
@@ -158,11 +178,18 @@ func describe(argv []string) string {
 // endScope ends what is left in the scope, stops it and releases the
 // record once systemd has let it go.
 func (rg *runGroup) endScope() error {
+	if rg.sd == nil {
+		// Never got to startScope's wait: no scope was made, nothing
+		// but the record to release.
+		closePending(rg.sdp)
+		rg.rec.Release()
+		return nil
+	}
 	defer rg.sd.Close()
 	if rg.acct != nil {
 		rg.acct.Close()
 	}
-	if err := registry.ReclaimScope(rg.sd, rg.g, rg.rec, true); err != nil {
+	if err := registry.EndScope(rg.sd, rg.g, rg.rec); err != nil {
 		return fail(ExitFailure, "%v (the record stays for rcon gc)", err)
 	}
 	return nil

@@ -59,6 +59,30 @@ func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) er
 	return nil
 }
 
+// EndScope is a run's end of its own scope: what is left in g is ended
+// (kill) and the run slice is stopped (which stops the scope in it too:
+// a unit in a slice Requires= it), without waiting for the stop job, and
+// the record released. Not waiting is safe for the record: the command
+// and everything it left have been killed, the stop is systemd's to
+// finish (also if rcon exits now), and systemd collects an empty scope
+// and an inactive slice by itself; a rerun of the same name that meets
+// them still going away waits for them (sdscope.Start). gc keeps the
+// waiting ReclaimScope.
+func EndScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record) error {
+	if g != nil {
+		err := g.Kill()
+		g.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.StopAsync(rec.Slice); err != nil {
+		return err
+	}
+	rec.Release()
+	return nil
+}
+
 // collectScope is collect for a scope record: it connects to the
 // record's manager (only here: a sweep that meets no scope record never
 // touches D-Bus).

@@ -46,6 +46,58 @@ type Conn struct {
 	Manager Manager
 	// Via says how it was reached, for messages.
 	Via string
+	// mgrCgroup caches ManagerCgroup: the delegation check and the
+	// scope's computed path both need it, one round trip is enough.
+	mgrCgroup string
+}
+
+// once makes go-systemd use one connection: its NewConnection dials
+// twice (calls, and signals for the job results), which costs a second
+// connect, authentication, Hello and AddMatch on every run. One godbus
+// connection carries both: replies and JobRemoved arrive in order on it
+// (systemd replies to StartTransientUnit before the job can finish), and
+// go-systemd's Close closing it twice is harmless (godbus closes once).
+func once(dial func() (*dbus.Conn, error)) func() (*dbus.Conn, error) {
+	var c *dbus.Conn
+	return func() (*dbus.Conn, error) {
+		if c != nil {
+			return c, nil
+		}
+		var err error
+		c, err = dial()
+		return c, err
+	}
+}
+
+// Pending is a connection being made (ConnectAsync).
+type Pending struct {
+	done chan struct{}
+	c    *Conn
+	err  error
+}
+
+// ConnectAsync connects and runs check on the connection in the
+// background, so that the held start's Go start-up and the D-Bus round
+// trips overlap; Wait has the result.
+func ConnectAsync(check func(*Conn) error) *Pending {
+	p := &Pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.c, p.err = Connect()
+		if p.err == nil && check != nil {
+			if p.err = check(p.c); p.err != nil {
+				p.c.Close()
+				p.c = nil
+			}
+		}
+	}()
+	return p
+}
+
+// Wait is the connection, or why there is none.
+func (p *Pending) Wait() (*Conn, error) {
+	<-p.done
+	return p.c, p.err
 }
 
 // ManagerFor is the manager a process of euid uid talks to: root the
@@ -67,11 +119,15 @@ func Connect() (*Conn, error) {
 	// dial context is done, and this one lives for the whole run.
 	ctx := context.Background()
 	if os.Geteuid() == 0 {
-		c, err := sd.NewSystemConnectionContext(ctx)
+		c, err := sd.NewConnection(once(func() (*dbus.Conn, error) { return dialSystem(ctx, dbus.SystemBusPrivate, true) }))
 		if err == nil {
 			return &Conn{c: c, Manager: System, Via: "the system bus"}, nil
 		}
-		c, err2 := sd.NewSystemdConnectionContext(ctx)
+		c, err2 := sd.NewConnection(once(func() (*dbus.Conn, error) {
+			return dialSystem(ctx, func(opts ...dbus.ConnOption) (*dbus.Conn, error) {
+				return dbus.Dial("unix:path=/run/systemd/private", opts...)
+			}, false)
+		}))
 		if err2 == nil {
 			return &Conn{c: c, Manager: System, Via: "/run/systemd/private"}, nil
 		}
@@ -103,7 +159,7 @@ func Connect() (*Conn, error) {
 				continue
 			}
 		}
-		c, err := sd.NewConnection(func() (*dbus.Conn, error) { return dialUser(ctx, w.addr, w.hello) })
+		c, err := sd.NewConnection(once(func() (*dbus.Conn, error) { return dialUser(ctx, w.addr, w.hello) }))
 		if err == nil {
 			return &Conn{c: c, Manager: User, Via: w.what}, nil
 		}
@@ -113,11 +169,16 @@ func Connect() (*Conn, error) {
 }
 
 func dialUser(ctx context.Context, addr string, hello bool) (*dbus.Conn, error) {
-	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
+	return dialSystem(ctx, func(opts ...dbus.ConnOption) (*dbus.Conn, error) { return dbus.Dial(addr, opts...) }, hello)
+}
+
+// dialSystem is go-systemd's own dial (EXTERNAL with our uid, as sd-bus
+// does; Hello to a bus daemon), for one connection of our own.
+func dialSystem(ctx context.Context, open func(...dbus.ConnOption) (*dbus.Conn, error), hello bool) (*dbus.Conn, error) {
+	conn, err := open(dbus.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}
-	// EXTERNAL with our uid, as sd-bus does.
 	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
 		conn.Close()
 		return nil, err
@@ -221,6 +282,9 @@ func (c *Conn) controlGroup(unit string) (string, error) {
 // ManagerCgroup is the directory of the manager's own cgroup (for a
 // user manager, user@UID.service: what it may delegate).
 func (c *Conn) ManagerCgroup() (string, error) {
+	if c.mgrCgroup != "" {
+		return c.mgrCgroup, nil
+	}
 	v, err := c.c.GetManagerProperty("ControlGroup")
 	if err != nil {
 		return "", fmt.Errorf("read the %s manager's ControlGroup: %w", c.Manager, err)
@@ -229,7 +293,8 @@ func (c *Conn) ManagerCgroup() (string, error) {
 	if err != nil {
 		p = strings.Trim(v, "'\"")
 	}
-	return cgroupfs.Mountpoint + p, nil
+	c.mgrCgroup = strings.TrimSuffix(cgroupfs.Mountpoint+p, "/")
+	return c.mgrCgroup, nil
 }
 
 // wait waits for a job's result on ch.

@@ -113,6 +113,11 @@ func parseCPUList(list string) ([]int, error) {
 // Start makes unit, a transient scope in slice holding pid, with the
 // limits r, waits for its job, and returns its cgroup directory. On error
 // the scope is stopped again (if it was made).
+//
+// The directory is computed (the manager's cgroup, the slice's path, the
+// unit) rather than read back as ControlGroup, one round trip less; the
+// caller checks that pid is in it, and ScopeCgroup asks systemd when not
+// (an escaped cgroup name, a manager elsewhere).
 func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (string, error) {
 	props := []sd.Property{
 		sd.PropDescription(desc),
@@ -127,19 +132,85 @@ func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (
 	}
 	props = append(props, limitProps(r)...)
 	ch := make(chan string, 1)
-	if _, err := c.c.StartTransientUnitContext(context.Background(), unit, "fail", props, ch); err != nil {
-		return "", fmt.Errorf("systemd (%s manager): start %s: %w", c.Manager, unit, err)
+	// A run's end does not wait for its stop job (StopAsync), so a
+	// rerun of the same --name may meet the old scope or slice still
+	// going away: the record's claim has already proved it is no live
+	// run's, so wait for systemd to finish it (bounded) and retry.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.c.StartTransientUnitContext(context.Background(), unit, "fail", props, ch)
+		if err == nil {
+			break
+		}
+		if !isGoingAway(err) || time.Now().After(deadline) {
+			return "", fmt.Errorf("systemd (%s manager): start %s: %w", c.Manager, unit, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := wait(ch, "start "+unit); err != nil {
 		_ = c.Stop(unit)
 		return "", fmt.Errorf("systemd (%s manager): %w", c.Manager, err)
 	}
-	cg, err := c.controlGroup(unit)
+	mgr, err := c.ManagerCgroup()
 	if err != nil {
 		_ = c.Stop(unit)
 		return "", err
 	}
+	return mgr + slicePath(slice) + "/" + unit, nil
+}
+
+// ScopeCgroup asks systemd for unit's cgroup directory: what Start's
+// computed path falls back to.
+func (c *Conn) ScopeCgroup(unit string) (string, error) {
+	cg, err := c.controlGroup(unit)
+	if err != nil {
+		return "", err
+	}
 	return cgroupfs.Mountpoint + cg, nil
+}
+
+// slicePath is the cgroup path of a slice below its manager's cgroup, as
+// systemd builds it: each dash is a level (rcon-a.slice is
+// /rcon.slice/rcon-a.slice), the root slice is the manager's own cgroup.
+func slicePath(slice string) string {
+	if slice == "-.slice" {
+		return ""
+	}
+	base := strings.TrimSuffix(slice, ".slice")
+	var b strings.Builder
+	for i := 0; i < len(base); i++ {
+		if base[i] == '-' {
+			b.WriteString("/" + base[:i] + ".slice")
+		}
+	}
+	b.WriteString("/" + slice)
+	return b.String()
+}
+
+// isGoingAway tells a start refused because an old unit of that name, or
+// a stop job of its slice, is still there.
+func isGoingAway(err error) bool {
+	var e dbus.Error
+	if errors.As(err, &e) {
+		switch e.Name {
+		case "org.freedesktop.systemd1.UnitExists", "org.freedesktop.systemd1.TransactionIsDestructive":
+			return true
+		}
+	}
+	return false
+}
+
+// StopAsync asks systemd to stop unit and does not wait for the job:
+// systemd finishes it on its own, also if rcon exits at once. A unit
+// that is not there is no error. For a run's end, where waiting for the
+// stop (a job, a signal, the unit's collection) is time the command's
+// caller waits for nothing.
+func (c *Conn) StopAsync(unit string) error {
+	_, err := c.c.StopUnitContext(context.Background(), unit, "replace", nil)
+	if err != nil && !isNoSuchUnit(err) {
+		return fmt.Errorf("systemd (%s manager): stop %s: %w", c.Manager, unit, err)
+	}
+	return nil
 }
 
 // Stop stops unit and waits until systemd has let it go; a unit that is

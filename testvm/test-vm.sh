@@ -72,14 +72,16 @@ if [[ -n ${TESTVM_TEST_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_TEST_ARGS";
 if [[ $layout == systemd ]]; then
 	# guest-systemd.sh is the VM's command; it runs the suite (or the
 	# script) twice, as root and as the user.
+	# The suite's binary is there for a script too (/bin/integration.test:
+	# a script may run it in another way, e.g. with RCON_DRIVER set).
+	"$go" test -c -trimpath -o "$cache/integration.test" ./integration
+	adds+=(--add "$cache/integration.test")
 	if [[ -n ${TESTVM_SCRIPT:-} ]]; then
 		[[ -f $TESTVM_SCRIPT ]] || { echo "test-vm: no such TESTVM_SCRIPT: $TESTVM_SCRIPT" >&2; exit 2; }
 		cmd=("$here/guest-systemd.sh" "/bin/$(basename "$TESTVM_SCRIPT")" "${extra[@]}")
 		adds+=(--add "$TESTVM_SCRIPT")
 	else
-		"$go" test -c -trimpath -o "$cache/integration.test" ./integration
 		cmd=("$here/guest-systemd.sh" /bin/integration.test -test.v "${extra[@]}")
-		adds+=(--add "$cache/integration.test")
 	fi
 else
 	"$go" test -c -trimpath -o "$cache/integration.test" ./integration
