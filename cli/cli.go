@@ -41,8 +41,8 @@ type Group struct {
 	Shared    string `name:"shared" placeholder:"NAME" help:"Run in the group NAME shared with concurrent runs: the first creates it, the others join it, the last one out removes it."`
 	Update    bool   `name:"update" help:"With --shared: write this run's limits over those of an existing shared group (default: keep them and warn)."`
 	Parent    string `name:"parent" env:"RCON_PARENT" placeholder:"PATH" help:"Parent group: relative (jobs) beneath rcon's own cgroup, absolute (/jobs) from the cgroup root (default: rcon beneath its own cgroup on v1, /rcon on v2)."`
-	Driver    string `name:"driver" env:"RCON_DRIVER" placeholder:"DRIVER" help:"What holds the group: cgroupfs (rcon's own cgroup directories, the default), systemd (a transient scope rcon-NAME.scope of the system or your user manager, over D-Bus) or auto (systemd on a unified-hierarchy host with systemd as PID 1 and no --parent)."`
-	Slice     string `name:"slice" placeholder:"SLICE" help:"With --driver systemd: the slice the scope goes in (default rcon.slice)."`
+	Driver    string `name:"driver" env:"RCON_DRIVER" placeholder:"DRIVER" help:"What holds the group: auto (the default: systemd on a host with systemd as PID 1, the unified hierarchy and a manager to reach, unless --parent is given; else cgroupfs), systemd (a transient scope rcon-NAME.scope of the system or your user manager, over D-Bus) or cgroupfs (rcon's own cgroup directories)."`
+	Slice     string `name:"slice" placeholder:"SLICE" help:"When the group is a systemd scope: the slice it goes in (default rcon.slice)."`
 	WaitAll   bool   `name:"wait-all" negatable:"" help:"When the command exits, wait until its group is empty instead of ending what is left."`
 	Fit       bool   `name:"fit" negatable:"" help:"Tell the command the CPUs and memory its limits allow, not the host's: GOMAXPROCS, OMP_NUM_THREADS, PYTHON_CPU_COUNT, JAVA_TOOL_OPTIONS, and its own /proc/meminfo and /sys/devices/system/cpu/online (implies --unshare mount)."`
 	Stats     bool   `name:"stats" negatable:"" help:"Print CPU, throttling, memory, OOM and I/O figures at exit."`

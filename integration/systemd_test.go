@@ -317,7 +317,7 @@ func TestSystemdNoBusIsOneLine(t *testing.T) {
 
 func TestSystemdRefusesWhatItDoesNotSupport(t *testing.T) {
 	needSystemd(t)
-	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}, {"--unshare", "cgroup"}, {"--fit"}} {
+	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}} {
 		r := sdrcon(t, append(args, "--", "true")...)
 		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, want 125 in one line: %s", args, r.Code, r.Stderr)
@@ -339,5 +339,118 @@ func TestSystemdNamespaceInitIsHeldInItsScope(t *testing.T) {
 	// The command's pid is not 2: the init's threads took the numbers before.
 	if !strings.Contains(r.Stdout, "/rcon.slice/rcon-") || !strings.Contains(r.Stdout, "rcon-init") {
 		t.Errorf("want the command under rcon-init in an rcon scope:\n%s", r.Stdout)
+	}
+}
+
+func TestSystemdBusyLoopGets20Percent(t *testing.T) {
+	needSystemd(t)
+	r := sdrcon(t, append([]string{"--cpu", "20", "--stats", "--"}, helperArgs(t, "spin", "3")...)...)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	var cpu, wall float64
+	if _, err := fmt.Sscanf(r.Stdout, "cpu=%f wall=%f", &cpu, &wall); err != nil {
+		t.Fatalf("helper output %q: %v", r.Stdout, err)
+	}
+	// From the helper's own rusage, not from the scope's figures.
+	pct := 100 * cpu / wall
+	t.Logf("busy loop got %.1f%% of one CPU over %.2fs (rcon says: %s)", pct, wall, strings.TrimSpace(r.Stderr))
+	if pct < 17 || pct > 23 {
+		t.Errorf("CPU share %.1f%%, want 20%% ± 3 points", pct)
+	}
+	if !strings.Contains(r.Stderr, "throttled") {
+		t.Errorf("--stats printed no throttling line:\n%s", r.Stderr)
+	}
+}
+
+// The default driver on a systemd host is the scope; --driver cgroupfs
+// and --parent (a cgroupfs path) are not.
+func TestSystemdIsTheDefaultHere(t *testing.T) {
+	needSystemd(t)
+	r := rcon(t, "--mem", "64M", "--", "cat", "/proc/self/cgroup")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/rcon.slice/rcon-") || !strings.Contains(r.Stdout, ".scope") {
+		t.Errorf("without --driver: exit %d, want a run in an rcon scope:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if os.Geteuid() != 0 {
+		return // cgroupfs as a user needs a delegated --parent: TestSystemdNoManagerFallsBack
+	}
+	r = rcon(t, "--driver", "cgroupfs", "--mem", "64M", "--", "cat", "/proc/self/cgroup")
+	if r.Code != 0 || strings.Contains(r.Stdout, ".scope") || !strings.Contains(r.Stdout, "0::/rcon/") {
+		t.Errorf("--driver cgroupfs: exit %d, want a run in /rcon/...:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// A user whose manager cannot be reached (a cron job without linger) is
+// not refused by the default driver when cgroupfs can run the command
+// (no limit asked: no group needed), and is told in one line what is
+// missing when it cannot.
+func TestSystemdNoManagerFallsBack(t *testing.T) {
+	needSystemd(t)
+	if os.Geteuid() == 0 {
+		t.Skip("as root the system manager is always reachable")
+	}
+	env := append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=/nonexistent")
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	if out, code := run("--", "echo", "ran"); code != 0 || !strings.Contains(out, "ran") {
+		t.Errorf("no limits, no manager: exit %d, want the command run: %s", code, out)
+	}
+	out, code := run("--mem", "50M", "--", "true")
+	if code != 125 || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "enable-linger") || !strings.Contains(out, "--parent") {
+		t.Errorf("a limit, no manager: exit %d, want 125 in one line naming linger and --parent: %q", code, out)
+	}
+}
+
+// --unshare cgroup: the namespace's root is the scope (the init makes it
+// once released into the scope), not rcon's own cgroup.
+func TestSystemdCgroupNamespaceRootIsTheScope(t *testing.T) {
+	needSystemd(t)
+	ns := "cgroup"
+	if os.Geteuid() != 0 {
+		ns = "user,cgroup"
+	}
+	r := sdrcon(t, "--unshare", ns, "--mem", "64M", "--", "sh", "-c", `cat /proc/self/cgroup`)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	first := strings.SplitN(r.Stdout, "\n", 2)[0]
+	if first != "0::/" {
+		t.Errorf("/proc/self/cgroup inside is %q, want 0::/ (the scope as the namespace's root):\n%s", first, r.Stdout)
+	}
+}
+
+// --fit: the command is told its limits (environment and files) in a
+// scope as in a cgroupfs group.
+func TestSystemdFit(t *testing.T) {
+	needSystemd(t)
+	args := []string{"--fit", "--cpu", "100", "--mem", "300M"}
+	if os.Geteuid() != 0 {
+		// Not root: the mount namespace for --fit's files needs one of
+		// the user's own; said in one line without it.
+		r := sdrcon(t, append(args, "--", "true")...)
+		if r.Code != 125 || !strings.Contains(r.Stderr, "--fit") || !strings.Contains(r.Stderr, "--unshare user") {
+			t.Errorf("--fit as a user without a user namespace: exit %d, want 125 naming --unshare user: %s", r.Code, r.Stderr)
+		}
+		args = append(args, "--unshare", "user")
+	}
+	r := sdrcon(t, append(args, "--", "sh", "-c",
+		`echo "GOMAXPROCS=$GOMAXPROCS"; awk '/^MemTotal:/ {print "memtotal=" $2}' /proc/meminfo; echo "online=$(cat /sys/devices/system/cpu/online)"`)...)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, want := range []string{"GOMAXPROCS=1\n", "memtotal=307200\n", "online=0\n"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, r.Stdout)
+		}
 	}
 }

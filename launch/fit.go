@@ -29,12 +29,15 @@ const lxcfsDir = "/var/lib/lxcfs"
 // honour in cmd's environment, and the files most others read bound over
 // the host's in its mount namespace. The figures come from the limits
 // that hold (s.limits, a shared group's once joined) and the group's
-// usage now, so it runs once the group is open.
+// usage now (none for a group yet to be made: g nil), so it runs once
+// the group is open.
 func (s *job) fit(cmd *exec.Cmd, g *cgroupfs.Group) error {
 	r := s.limits
 	var used int64
-	if st, err := g.Stats(); err == nil {
-		used = int64(st.MemCurrent)
+	if g != nil {
+		if st, err := g.Stats(); err == nil {
+			used = int64(st.MemCurrent)
+		}
 	}
 	affinity := 0
 	var set unix.CPUSet

@@ -28,6 +28,35 @@ type runGroup struct {
 	// acct, when set, is read for the figures instead of g: a scope's run
 	// slice, which outlives the scope (see sdscope.RunSlice).
 	acct *cgroupfs.Group
+	// throttled holds the scope's throttling figures as last read (see
+	// stats).
+	throttled cgroupfs.Stats
+}
+
+// throttleSample is how often a scope's throttling is read while its
+// command runs, when it is to be reported (--stats with a CPU quota).
+const throttleSample = time.Second
+
+// sampleThrottling reads the scope's throttling figures, if it is still
+// there.
+func (rg *runGroup) sampleThrottling() {
+	if rg.g == nil {
+		return
+	}
+	if own, err := rg.g.Stats(); err == nil {
+		rg.throttled = own
+	}
+}
+
+// throttleTicker ticks while the command runs when the throttling of a
+// scope is to be reported (nil channel otherwise: a plain run never
+// wakes for it).
+func (s *job) throttleTicker(rg *runGroup) (<-chan time.Time, func()) {
+	if rg == nil || rg.acct == nil || s.limits.CPUPercent == 0 || !(s.Stats || s.StatsJSON != "") {
+		return nil, func() {}
+	}
+	t := time.NewTicker(throttleSample)
+	return t.C, t.Stop
 }
 
 // openGroup sweeps orphans of killed runs (bounded), then creates the
@@ -135,6 +164,14 @@ func (rg *runGroup) stats(all bool) cgroupfs.Stats {
 	}
 	if all {
 		st, _ = g.Stats()
+		if rg.acct != nil {
+			// Throttling is counted where the quota is, in the scope,
+			// not hierarchically like the rest: read it there, unless
+			// systemd has removed the emptied scope first, which it
+			// mostly has; then the last sample (throttleTicker) stands.
+			rg.sampleThrottling()
+			st.NrPeriods, st.NrThrottled, st.ThrottledNS = rg.throttled.NrPeriods, rg.throttled.NrThrottled, rg.throttled.ThrottledNS
+		}
 	} else {
 		st.OOMKills = g.OOMKills()
 	}

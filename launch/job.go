@@ -27,6 +27,12 @@ type job struct {
 	// viaInit: the command's place is taken by the namespace init (see
 	// nsPrepare); decided once by check.
 	viaInit bool
+	// scope: the group is a systemd scope (sdscope), decided once by
+	// check (chooseDriver). noScope says why the default driver did not
+	// choose one on a systemd host (no manager to reach), for the
+	// cgroupfs driver's refusal.
+	scope   bool
+	noScope string
 }
 
 func newJob(s *spec.Spec) *job {

@@ -67,6 +67,11 @@ type initConfig struct {
 	// on to the init's whole process group, the command's too (see
 	// jobControl), so the init must not pass them on a second time.
 	TermGroup bool `json:"term_group,omitempty"`
+	// LateCgroupNS: the init was cloned without the cgroup namespace NS
+	// asks for and makes it on its start thread, so that its root is the
+	// group the init is in by then (a systemd scope made after the clone,
+	// see hold.go), not the launcher's.
+	LateCgroupNS bool `json:"late_cgroup_ns,omitempty"`
 }
 
 // nsPrepare sets up cmd for the namespaces of the job:
@@ -114,7 +119,7 @@ func needsInit(s *job, ns *nsjail.Spec) bool {
 
 // rewriteInit turns cmd into the init re-exec.
 func rewriteInit(cmd *exec.Cmd, s *job, ns *nsjail.Spec, termGroup bool) error {
-	cfg := initConfig{Spec: s.Spec, NS: ns, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup}
+	cfg := initConfig{Spec: s.Spec, NS: ns, Tool: s.tool(), Path: cmd.Path, Dir: cmd.Dir, TermGroup: termGroup, LateCgroupNS: s.scope && ns.Cgroup}
 	if cmd.SysProcAttr != nil {
 		cfg.Cred = cmd.SysProcAttr.Credential
 	}
@@ -139,7 +144,13 @@ func rewriteInit(cmd *exec.Cmd, s *job, ns *nsjail.Spec, termGroup bool) error {
 	cmd.Env = append(env[:len(env):len(env)], initEnv+"="+strconv.Itoa(fd))
 	cmd.Dir = ""
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	nsjail.SetSysProcAttr(cmd.SysProcAttr, ns, os.Geteuid(), os.Getegid())
+	clone := ns
+	if cfg.LateCgroupNS {
+		c := nsCopy(ns)
+		c.Cgroup = false
+		clone = &c
+	}
+	nsjail.SetSysProcAttr(cmd.SysProcAttr, clone, os.Geteuid(), os.Getegid())
 	return nil
 }
 
@@ -276,6 +287,9 @@ func initMain(cfg *initConfig, s *job, ns *nsjail.Spec) (int, error) {
 	cmd := &exec.Cmd{Path: path, Args: s.Argv, Dir: cfg.Dir, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cfg.Cred}
 	plan := startPlan{denyUserNS: ns.NeedsUserNSFilter()}
+	if cfg.LateCgroupNS {
+		plan.unshare = &nsjail.Spec{Cgroup: true}
+	}
 	var err error
 	if plan.caps, err = s.capsPlan(cmd); err != nil {
 		return 0, fail(ExitFailure, "%v", err)

@@ -138,7 +138,11 @@ func (s *job) check() (*steps, error) {
 		}
 		s.jail = withProtectSys(s.jail)
 	}
+	s.chooseDriver()
 	if s.Fit && !s.NoCgroup {
+		if !s.jail.WantsUser() && !nsjail.HasSysAdmin() {
+			return nil, fail(ExitFailure, "--fit binds the files it tells the command in a mount namespace, which needs CAP_SYS_ADMIN (root); add --unshare user to use it unprivileged")
+		}
 		s.jail = withMount(s.jail) // for the files fitFiles binds
 	}
 	s.hideState()
@@ -185,7 +189,7 @@ func (s *job) group(st *steps) error {
 	if s.NoCgroup {
 		return nil
 	}
-	if s.useSystemd() {
+	if s.scope {
 		// Asked for by name: no falling back to running without a group.
 		rg, err := s.openScope()
 		if err != nil {
@@ -196,6 +200,10 @@ func (s *job) group(st *steps) error {
 	}
 	rg, err := s.openGroup()
 	if err != nil {
+		if s.noScope != "" {
+			// The scope the default would have made was not to be had.
+			err = fmt.Errorf("%w; not a systemd scope either: %s", err, s.noScope)
+		}
 		if !s.groupOptional() {
 			return fail(ExitFailure, "%v", err)
 		}
@@ -209,11 +217,12 @@ func (s *job) group(st *steps) error {
 // prepare is step 3: what the command is to be told (--fit), its
 // namespaces and its session.
 func (s *job) prepare(st *steps) error {
-	g := st.rg.group()
-	if s.Fit && g != nil {
+	if s.Fit && st.rg != nil {
 		// The figures come from the limits that hold (a shared group's)
-		// and what the group uses already, so only now.
-		if err := s.fit(st.cmd, g); err != nil {
+		// and what the group uses already, so only now. A scope is made
+		// only at the start, with the held pid (scope.go): it uses
+		// nothing yet.
+		if err := s.fit(st.cmd, st.rg.group()); err != nil {
 			return fail(ExitFailure, "--fit: %v", err)
 		}
 	}
@@ -278,8 +287,12 @@ func (s *job) wait(st *steps, sigs <-chan os.Signal) syscall.WaitStatus {
 		}
 		tty = false
 	}
+	sample, stopSample := s.throttleTicker(st.rg)
+	defer stopSample()
 	for waiting := true; waiting; {
 		select {
+		case <-sample:
+			st.rg.sampleThrottling()
 		case sig := <-sigs:
 			if terminalSent(sig, tty) || jobs.fromTerminal(sig, cmd.Process.Pid) {
 				continue

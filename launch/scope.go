@@ -13,17 +13,18 @@ import (
 	"rcon/sdscope"
 )
 
-// useSystemd tells whether the run's group is a systemd scope: asked for
-// with --driver systemd, or "auto" on a host sdscope.AutoChoosesSystemd accepts. The
-// default ("" or cgroupfs) never is, and never connects to D-Bus.
-func (s *job) useSystemd() bool {
-	switch s.Driver {
-	case "systemd":
-		return true
-	case "auto":
-		return sdscope.AutoChoosesSystemd(s.Parent)
+// chooseDriver decides, once (check), whether the run's group is a
+// systemd scope: asked for with --driver systemd, or by default (and
+// "auto") on a host where sdscope.Auto says so. --driver cgroupfs never
+// is, and never connects to D-Bus.
+func (s *job) chooseDriver() {
+	switch {
+	case s.NoCgroup || s.Driver == "cgroupfs":
+	case s.Driver == "systemd":
+		s.scope = true
+	default:
+		s.scope, s.noScope = sdscope.Auto(s.Parent)
 	}
-	return false
 }
 
 // openScope is the group step of the systemd driver: what it does not
@@ -35,19 +36,15 @@ func (s *job) openScope() (*runGroup, error) {
 	switch {
 	case s.Shared != "":
 		return nil, errors.New("--shared is not supported with --driver systemd yet (use --driver cgroupfs)")
-	case s.Fit:
-		return nil, errors.New("--fit is not supported with --driver systemd yet (use --driver cgroupfs)")
 	case cgroupfs.Detect() != cgroupfs.V2:
 		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
 	}
 	// The namespace init (pid, user, chroot) needs nothing of its own
 	// here: it is the held process (the hold re-exec's /proc/self/exe as
 	// the init, in the namespaces it was cloned into). A cgroup namespace
-	// cannot be: its root is fixed at the clone, before the held process
-	// is in its scope, so the command would see rcon's cgroup as its root.
-	if s.jail != nil && s.jail.Cgroup {
-		return nil, errors.New("--unshare cgroup is not supported with --driver systemd yet (the namespace's root would not be the scope): use --driver cgroupfs")
-	}
+	// is the one exception: its root is fixed when it is made, and the
+	// held process is cloned before its scope exists, so the init makes
+	// it once released, in the scope (lateCgroupNS).
 	// The connection and the delegation check run while the held start
 	// starts (startScope waits for them before the scope is made): under
 	// TCG a Go start-up and the D-Bus round trips are each tens of ms.

@@ -252,17 +252,64 @@ func CheckSlice(s string) error {
 	return nil
 }
 
-// AutoChoosesSystemd reports whether the systemd driver would be chosen automatically:
+// Auto is the default driver's choice (also --driver auto): a scope when
 // the unified hierarchy is mounted, systemd is PID 1 (/run/systemd/system
-// exists) and no --parent was given (a parent is a cgroupfs path). Only
-// for the driver "auto"; the default stays "cgroupfs" until the whole
-// suite passes in the systemd VM (README, "Drivers").
-func AutoChoosesSystemd(parent string) bool {
+// exists, as sd_booted(3) checks), no --parent was given (a parent is a
+// cgroupfs path) and the caller's manager has a socket to reach it by.
+// Without one (a cron job of a user without linger, a minimal container
+// with systemd's directory but no bus) it is cgroupfs, and why says what
+// was missing, for the cgroupfs driver's own refusal to name.
+func Auto(parent string) (scope bool, why string) {
 	if parent != "" || cgroupfs.Detect() != cgroupfs.V2 {
-		return false
+		return false, ""
 	}
-	st, err := os.Stat("/run/systemd/system")
-	return err == nil && st.IsDir()
+	if st, err := os.Stat("/run/systemd/system"); err != nil || !st.IsDir() {
+		return false, ""
+	}
+	if missing := missingSocket(); missing != "" {
+		return false, missing
+	}
+	return true, ""
+}
+
+// missingSocket is "" when one of the ways Connect tries exists, else
+// what is missing. Only existence is checked (a stat each): a socket
+// that exists but does not answer is Connect's error, not a reason to
+// fall back silently.
+func missingSocket() string {
+	if os.Geteuid() == 0 {
+		if a := os.Getenv("DBUS_SYSTEM_BUS_ADDRESS"); a != "" && !strings.HasPrefix(a, "unix:path=") {
+			return ""
+		}
+		for _, p := range []string{systemBusPath(), "/run/systemd/private"} {
+			if _, err := os.Stat(p); err == nil {
+				return ""
+			}
+		}
+		return "systemd runs but its manager has no socket here (" + systemBusPath() + ", /run/systemd/private)"
+	}
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
+		p, isPath := strings.CutPrefix(a, "unix:path=")
+		if _, err := os.Stat(p); !isPath || err == nil {
+			return ""
+		}
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
+		for _, p := range []string{rt + "/bus", rt + "/systemd/private"} {
+			if _, err := os.Stat(p); err == nil {
+				return ""
+			}
+		}
+	}
+	return "no systemd user manager of yours is running (no session bus, no $XDG_RUNTIME_DIR/systemd/private: `loginctl enable-linger` starts one at boot)"
+}
+
+// systemBusPath is where godbus dials the system bus by default.
+func systemBusPath() string {
+	if a, ok := strings.CutPrefix(os.Getenv("DBUS_SYSTEM_BUS_ADDRESS"), "unix:path="); ok {
+		return a
+	}
+	return "/run/dbus/system_bus_socket"
 }
 
 // controlGroup reads a unit's ControlGroup (its cgroup path from the

@@ -169,10 +169,11 @@ func validateDriver(s *Spec, l *Layer) error {
 		if err := sdscope.CheckSlice(s.Slice); err != nil {
 			return fmt.Errorf("%s: %w", from(l.Slice.From, "--slice", "run.slice"), err)
 		}
-		// A profile's slice waits for the systemd driver (a profile is for
-		// every host); a --slice typed for a cgroupfs run is a mistake.
-		if l.Slice.FromFlag() && (s.Driver == "" || s.Driver == "cgroupfs") {
-			return fmt.Errorf("%s is for the systemd driver (--driver systemd), not cgroupfs", from(l.Slice.From, "--slice", "run.slice"))
+		// A slice is used where the run is a scope and unused elsewhere
+		// (a profile, a wrapper script, is for every host); only a
+		// --slice typed beside --driver cgroupfs is a mistake.
+		if l.Slice.FromFlag() && s.Driver == "cgroupfs" {
+			return fmt.Errorf("%s is for the systemd driver, not --driver cgroupfs", from(l.Slice.From, "--slice", "run.slice"))
 		}
 	}
 	if s.Driver == "systemd" && s.Parent != "" {

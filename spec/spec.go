@@ -27,8 +27,8 @@ type Spec struct {
 	// Parent overrides where groups are created (see cgroupfs.Create).
 	Parent string `json:"parent,omitempty"`
 	// Driver picks what holds the group: "cgroupfs" (rcon's own
-	// directories; the default, also for ""), "systemd" (a transient
-	// scope, package sdscope) or "auto" (systemd where sdscope.AutoChoosesSystemd says).
+	// directories), "systemd" (a transient scope, package sdscope) or
+	// "auto", also for "" (systemd where sdscope.Auto says).
 	Driver string `json:"driver,omitempty"`
 	// Slice is the systemd slice of the scope (empty: sdscope.DefaultSlice).
 	Slice string `json:"slice,omitempty"`

@@ -151,7 +151,8 @@ func TestDriverAndSlice(t *testing.T) {
 		{Layer{Argv: argv, Driver: Val("auto", "--driver")}, ""},
 		{Layer{Argv: argv, Slice: Val("batch.slice", "/etc/rcon/profiles/p.toml")}, ""}, // a profile's waits for the driver
 		{Layer{Argv: argv, Driver: Val("bogus", "--driver")}, "--driver: unknown driver"},
-		{Layer{Argv: argv, Slice: Val("batch.slice", "--slice")}, "--slice is for the systemd driver"},
+		{Layer{Argv: argv, Slice: Val("batch.slice", "--slice")}, ""}, // the default may choose a scope
+		{Layer{Argv: argv, Driver: Val("cgroupfs", "--driver"), Slice: Val("batch.slice", "--slice")}, "--slice is for the systemd driver"},
 		{Layer{Argv: argv, Driver: Val("systemd", "--driver"), Slice: Val("bad", "--slice")}, "--slice: invalid slice"},
 		{Layer{Argv: argv, Driver: Val("systemd", "--driver"), Parent: Val("/x", "--parent")}, "--parent names a cgroupfs group"},
 	} {
