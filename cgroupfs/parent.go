@@ -2,6 +2,7 @@ package cgroupfs
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,4 +122,18 @@ func ownCgroups() (map[string]string, error) {
 		return nil, fmt.Errorf("read own cgroup: %w", err)
 	}
 	return m, nil
+}
+
+// OwnV2Cgroup is the caller's cgroup in the unified hierarchy, as
+// /proc/self/cgroup names it (relative to its cgroup namespace's root).
+func OwnV2Cgroup() (string, error) {
+	m, err := ownCgroups()
+	if err != nil {
+		return "", err
+	}
+	p, ok := m[""]
+	if !ok {
+		return "", errors.New("read own cgroup: no unified hierarchy entry")
+	}
+	return p, nil
 }

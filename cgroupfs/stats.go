@@ -68,3 +68,37 @@ func readPids(path string) ([]int, error) {
 	}
 	return out, nil
 }
+
+// LevelStats reads, from a v2 group's directory, the figures that are
+// lost when the group goes away before its parent is read: throttling,
+// which cpu.stat counts per level (where the quota is), and I/O, whose
+// counts a 6.1 kernel drops from the parent when a child is removed
+// before a flush (fixed upstream in 6.5). ok is false when neither file
+// could be read (the group is gone).
+func LevelStats(dir string) (s Stats, ok bool) {
+	if kv, err := readKV(dir + "/cpu.stat"); err == nil {
+		s.NrPeriods, s.NrThrottled, s.ThrottledNS = kv["nr_periods"], kv["nr_throttled"], kv["throttled_usec"]*1000
+		ok = true
+	}
+	if data, err := os.ReadFile(dir + "/io.stat"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			fs := strings.Fields(line) // MAJ:MIN key=value...
+			if len(fs) == 0 {
+				continue
+			}
+			for _, f := range fs[1:] {
+				k, v, _ := strings.Cut(f, "=")
+				n, err := strconv.ParseUint(v, 10, 64)
+				switch {
+				case err != nil:
+				case k == "rbytes":
+					s.IOReadBytes += n
+				case k == "wbytes":
+					s.IOWriteBytes += n
+				}
+			}
+		}
+		ok = true
+	}
+	return s, ok
+}

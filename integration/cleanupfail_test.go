@@ -32,6 +32,9 @@ func TestCleanupFailureKeepsStatusAndOOMReport(t *testing.T) {
 			if args[0] == "env" {
 				args = append([]string{"--pids", "100", "--"}, args...)
 			}
+			// rcon's own removal is what fails here: a scope's cgroup
+			// is systemd's to remove (with what the command made in it).
+			args = append([]string{"--driver", "cgroupfs"}, args...)
 			cmd := exec.Command(filepath.Join(binDir, "rcon"), args...)
 			var out, errb bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &errb

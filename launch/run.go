@@ -287,12 +287,12 @@ func (s *job) wait(st *steps, sigs <-chan os.Signal) syscall.WaitStatus {
 		}
 		tty = false
 	}
-	sample, stopSample := s.throttleTicker(st.rg)
+	sample, stopSample := s.sampleTicker(st.rg)
 	defer stopSample()
 	for waiting := true; waiting; {
 		select {
 		case <-sample:
-			st.rg.sampleThrottling()
+			st.rg.sampleLevel()
 		case sig := <-sigs:
 			if terminalSent(sig, tty) || jobs.fromTerminal(sig, cmd.Process.Pid) {
 				continue
@@ -302,6 +302,10 @@ func (s *job) wait(st *steps, sigs <-chan os.Signal) syscall.WaitStatus {
 			jobs.handle(sig, cmd.Process.Pid)
 		case <-done:
 			waiting = false
+			if sample != nil {
+				// Now, before systemd removes the emptied scope.
+				st.rg.sampleLevel()
+			}
 		}
 	}
 	jobs.stop()

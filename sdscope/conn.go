@@ -254,8 +254,9 @@ func CheckSlice(s string) error {
 
 // Auto is the default driver's choice (also --driver auto): a scope when
 // the unified hierarchy is mounted, systemd is PID 1 (/run/systemd/system
-// exists, as sd_booted(3) checks), no --parent was given (a parent is a
-// cgroupfs path) and the caller's manager has a socket to reach it by.
+// exists, as sd_booted(3) checks) and the caller is in its tree, no
+// --parent was given (a parent is a cgroupfs path) and the caller's
+// manager has a socket to reach it by.
 // Without one (a cron job of a user without linger, a minimal container
 // with systemd's directory but no bus) it is cgroupfs, and why says what
 // was missing, for the cgroupfs driver's own refusal to name.
@@ -264,6 +265,13 @@ func Auto(parent string) (scope bool, why string) {
 		return false, ""
 	}
 	if st, err := os.Stat("/run/systemd/system"); err != nil || !st.IsDir() {
+		return false, ""
+	}
+	// Under systemd every process is in a unit, never in the root; a
+	// caller in the root is in a cgroup namespace of its own (a
+	// container, whose /run may still show the host's systemd), where
+	// the manager's scopes would be out of sight.
+	if own, err := cgroupfs.OwnV2Cgroup(); err != nil || own == "/" {
 		return false, ""
 	}
 	if missing := missingSocket(); missing != "" {

@@ -129,6 +129,11 @@ func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (
 		{Name: "MemoryAccounting", Value: dbus.MakeVariant(true)},
 		{Name: "TasksAccounting", Value: dbus.MakeVariant(true)},
 		{Name: "CPUAccounting", Value: dbus.MakeVariant(true)},
+		// An OOM kill inside the scope is the kernel's business and
+		// rcon's to report, as with cgroupfs; systemd's default
+		// (DefaultOOMPolicy=stop) would SIGTERM what survived it,
+		// turning a command that handled its child's death into 143.
+		{Name: "OOMPolicy", Value: dbus.MakeVariant("continue")},
 	}
 	props = append(props, limitProps(r)...)
 	ch := make(chan string, 1)
