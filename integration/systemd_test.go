@@ -454,3 +454,38 @@ func TestSystemdFit(t *testing.T) {
 		}
 	}
 }
+
+// A command whose limits rcon promises to hold against it (docs/SECURITY.md,
+// guarantee 1: uid 0 without CAP_SYS_ADMIN; a sandbox that hides cgroupfs)
+// must not reach a systemd manager either: through D-Bus uid 0 may lift
+// its scope's limits (set-property) or start a unit with every capability,
+// and a user its user manager's units, outside its group. The manager's
+// sockets are hidden from it. (The attack itself, run from inside.)
+func TestSystemdSandboxedCommandCannotReachTheManager(t *testing.T) {
+	needSystemd(t)
+	// From inside: lift the scope's quota through systemd, and start a
+	// unit of its own outside the group.
+	script := `u=$(sed -n 's|^0::.*/||p' /proc/self/cgroup); d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
+if systemctl $SCOPE set-property --runtime "$u" CPUQuota= MemoryMax=infinity 2>/dev/null; then echo lift=done; else echo lift=refused; fi
+echo "cpu=$(cat $d/cpu.max 2>/dev/null)"
+if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo unit=done; else echo unit=refused; fi`
+	args := []string{"--keep", "none", "--cpu", "5", "--mem", "64M"}
+	want := "cpu=5000 100000"
+	if os.Geteuid() != 0 {
+		// The cgi-tenant's shape: cgroupfs hidden in the command's own
+		// namespaces, so rcon promises its limits hold.
+		args = []string{"--unshare", "user,mount,pid", "--tmpfs", "/sys/fs/cgroup", "--keep", "none", "--cpu", "5", "--mem", "64M"}
+		want = "cpu=" // cgroupfs is hidden from it: nothing to read
+	}
+	r := rcon(t, append(args, "--", "env", "SCOPE="+scopeFlag(), "sh", "-c", script)...)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	got := outputLines(r.Stdout)
+	if got["lift"] != "refused" || !strings.Contains(r.Stdout, want+"\n") {
+		t.Errorf("the command lifted its scope's limits through systemd:\n%s", r.Stdout)
+	}
+	if got["unit"] != "refused" {
+		t.Errorf("the command started a unit of its own outside its group:\n%s", r.Stdout)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"rcon/caps"
 	"rcon/nsjail"
+	"rcon/sdscope"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,4 +58,27 @@ func nsCopy(ns *nsjail.Spec) nsjail.Spec {
 		return nsjail.Spec{}
 	}
 	return *ns
+}
+
+// hideManagers hides the systemd managers' sockets from a command whose
+// limits rcon promises to hold against it (docs/SECURITY.md): uid 0
+// without CAP_SYS_ADMIN (ProtectSys), or a sandbox that keeps it from
+// cgroupfs. Through D-Bus, uid 0 needs no capability to have the system
+// manager lift its scope's limits or start a unit with every capability,
+// and any uid can have its user manager start units outside the group.
+// Both drivers: the manager is there whichever made the group.
+func (s *job) hideManagers(cred *syscall.Credential) {
+	if s.jail == nil || !(s.jail.ProtectSys || s.jail.HidesCgroupfs()) {
+		return
+	}
+	uid := os.Geteuid()
+	if cred != nil {
+		uid = int(cred.Uid)
+	}
+	if s.jail.WantsUser() && os.Geteuid() != 0 {
+		uid = os.Geteuid() // its ids inside map to the caller's outside
+	}
+	ns := nsCopy(s.jail)
+	ns.Hide = append(append([]string(nil), ns.Hide...), sdscope.Sockets(uid)...)
+	s.jail = &ns
 }

@@ -146,6 +146,7 @@ func (s *job) check() (*steps, error) {
 		s.jail = withMount(s.jail) // for the files fitFiles binds
 	}
 	s.hideState()
+	s.hideManagers(cred)
 	// The namespaces normalized and checked once, here: what nsPrepare
 	// would refuse is refused before any group, and whether the init
 	// takes the command's place is known from now on.

@@ -199,12 +199,14 @@ func protectSys() error {
 	return nil
 }
 
-// hidesCgroupfs reports whether s keeps the command from the host's
+// HidesCgroupfs reports whether s keeps the command from the host's
 // cgroupfs: a tmpfs over /sys/fs/cgroup or above it, or cgroupfs
 // read-only (ProtectSys, ReadOnlyRoot). Such a sandbox must not let the command make a user
 // namespace of its own: there it could mount the cgroup hierarchy afresh,
-// writable, and reach the files it was kept from (DisableUserNS).
-func (s *Spec) hidesCgroupfs() bool {
+// writable, and reach the files it was kept from (DisableUserNS), nor
+// reach a systemd manager, which would lift the limits for it (the
+// launcher hides the sockets).
+func (s *Spec) HidesCgroupfs() bool {
 	if s.ProtectSys || s.ReadOnlyRoot {
 		return true
 	}

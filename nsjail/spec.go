@@ -59,8 +59,9 @@ type Spec struct {
 	// command in place of the host's CPU count and memory. They imply
 	// Mount.
 	Files []File `json:"files,omitempty"`
-	// Hide are directories made empty and read-only inside (rcon's state
-	// directory); only with Mount, and not in a Chroot.
+	// Hide are paths made unusable inside: directories empty and
+	// read-only (rcon's state directory), other files /dev/null (a
+	// systemd manager's sockets); only with Mount, and not in a Chroot.
 	Hide []string `json:"hide,omitempty"`
 }
 

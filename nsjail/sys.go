@@ -113,7 +113,7 @@ func UnshareThread(s *Spec) error {
 // For the PID case it must run in a process that is a member of the new PID
 // namespace (the init), since procfs shows the mounter's PID namespace.
 func SetupInside(s *Spec) error {
-	if s.User && s.hidesCgroupfs() {
+	if s.User && s.HidesCgroupfs() {
 		// Before /proc/sys may become read-only.
 		if err := DisableUserNS(); err != nil {
 			return err

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,6 +312,37 @@ func missingSocket() string {
 		}
 	}
 	return "no systemd user manager of yours is running (no session bus, no $XDG_RUNTIME_DIR/systemd/private: `loginctl enable-linger` starts one at boot)"
+}
+
+// Sockets are the paths by which a process of uid reaches a systemd
+// manager that would act for it: for uid 0 the system manager (through
+// the bus or its private socket) and root's own user manager, for anyone
+// else their user manager (through /run/user/UID, and, for the caller's
+// own uid, what its environment names). Symlinks are resolved, as a
+// mount over one would not hide its target. An abstract socket
+// (unix:abstract=) has no path: only a network namespace hides it.
+func Sockets(uid int) []string {
+	var ps []string
+	user := func(dir string) { ps = append(ps, dir+"/bus", dir+"/systemd/private") }
+	if uid == 0 {
+		ps = append(ps, systemBusPath(), "/run/systemd/private")
+	}
+	user(fmt.Sprintf("/run/user/%d", uid))
+	if uid == os.Getuid() {
+		if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
+			user(rt)
+		}
+		if p, ok := strings.CutPrefix(os.Getenv("DBUS_SESSION_BUS_ADDRESS"), "unix:path="); ok {
+			ps = append(ps, p)
+		}
+	}
+	var out []string
+	for _, p := range ps {
+		if r, err := filepath.EvalSymlinks(p); err == nil && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // systemBusPath is where godbus dials the system bus by default.
