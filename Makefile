@@ -24,7 +24,7 @@ BASHDIR := $(PREFIX)/share/bash-completion/completions
 ZSHDIR  := $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 FISHDIR := $(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 test-systemd test-systemd-backend lint demo bench fuzz clean \
+.PHONY: all build test test-host test-v2 test-v1 test-v2-smp2 test-systemd test-systemd-backend lint demo bench bench-systemd fuzz clean \
 	man completions install uninstall deb test-package
 
 all: build
@@ -125,8 +125,15 @@ test-package: deb
 demo: build
 	scripts/demo.sh
 
-bench: build
+bench: build bench-systemd
 	bench/bench.sh
+
+# The systemd driver against systemd-run --scope (and rcon's cgroupfs
+# driver) in the systemd VM, as root and as the lingering user; two vCPUs,
+# so that rcon's overlapped start (connect while the held start starts)
+# is measured as it runs on any multi-core host.
+bench-systemd: build
+	TESTVM_SMP=2 TESTVM_DIAG=0 TESTVM_SCRIPT=bench/systemd-vm.sh testvm/test-vm.sh systemd
 
 # Each fuzzer runs for FUZZTIME: the profile loader, then rcon's flag parser.
 FUZZTIME ?= 30s
