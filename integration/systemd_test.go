@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,7 +178,14 @@ func TestSystemdOOMIsReported(t *testing.T) {
 // its scope names the scope's cgroup.
 func startBackground(t *testing.T, name string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--driver", "systemd", "--name", name}, args...)...)
+	return startScoped(t, "--name", name, args...)
+}
+
+// startScoped is startBackground with the group named by how (--name,
+// --shared).
+func startScoped(t *testing.T, how, name string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "rcon"), append([]string{"--driver", "systemd", how, name}, args...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -317,7 +325,7 @@ func TestSystemdNoBusIsOneLine(t *testing.T) {
 
 func TestSystemdRefusesWhatItDoesNotSupport(t *testing.T) {
 	needSystemd(t)
-	for _, args := range [][]string{{"--shared", "sdshared"}, {"--parent", "/x"}} {
+	for _, args := range [][]string{{"--parent", "/x"}} {
 		r := sdrcon(t, append(args, "--", "true")...)
 		if r.Code != 125 || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, want 125 in one line: %s", args, r.Code, r.Stderr)
@@ -487,5 +495,176 @@ if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo 
 	}
 	if got["unit"] != "refused" {
 		t.Errorf("the command started a unit of its own outside its group:\n%s", r.Stdout)
+	}
+}
+
+// cgroupOf is the unified-hierarchy cgroup directory of pid.
+func cgroupOf(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return "/sys/fs/cgroup" + p
+		}
+	}
+	t.Fatalf("pid %d: no unified cgroup in %q", pid, data)
+	return ""
+}
+
+// TestSystemdSharedScope: --shared on the systemd driver is one scope per
+// name, which a second run joins (through systemd: the scope is delegated
+// and systemd's view of it is true), whose limits a joiner keeps unless
+// --update, and which goes with its last member, that ends what the
+// commands left in it.
+func TestSystemdSharedScope(t *testing.T) {
+	needSystemd(t)
+	first, dir := startScoped(t, "--shared", "sdsh", "--mem", "100M", "--", "sleep", "30")
+	if !strings.HasSuffix(dir, "/rcon-sdsh.scope") {
+		t.Fatalf("shared scope cgroup %s, want .../rcon-sdsh.scope", dir)
+	}
+	if out := systemctl(t, "show", "rcon-sdsh.scope", "-p", "Delegate,MemoryMax"); !strings.Contains(out, "Delegate=yes") || !strings.Contains(out, "MemoryMax=104857600") {
+		t.Errorf("systemctl show rcon-sdsh.scope: %q", out)
+	}
+	// A joiner with other limits keeps the group's, and says so.
+	r := sdrcon(t, "--shared", "sdsh", "--mem", "300M", "--", "sh", "-c", `sed -n 's/^0:://p' /proc/self/cgroup; cat /sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/memory.max`)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/rcon-sdsh.scope\n104857600") || !strings.Contains(r.Stderr, "keeps its limits") {
+		t.Errorf("joiner: exit %d, %q, %q; want it in rcon-sdsh.scope with memory.max 104857600 and a warning", r.Code, r.Stdout, r.Stderr)
+	}
+	// --update writes them, through systemd.
+	r = sdrcon(t, "--shared", "sdsh", "--mem", "200M", "--update", "--", "true")
+	if r.Code != 0 {
+		t.Errorf("--update joiner: exit %d: %s", r.Code, r.Stderr)
+	}
+	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != "209715200" {
+		t.Errorf("memory.max after --update: %q", b)
+	}
+	if out := systemctl(t, "show", "rcon-sdsh.scope", "-p", "MemoryMax"); strings.TrimSpace(out) != "MemoryMax=209715200" {
+		t.Errorf("systemd's MemoryMax after --update: %q", out)
+	}
+	// A member whose command leaves a process behind is not the last:
+	// the process stays in the scope.
+	r = sdrcon(t, "--shared", "sdsh", "--", "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!")
+	left, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	if r.Code != 0 || left == 0 {
+		t.Fatalf("member leaving a sleep: exit %d, %q: %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if d := cgroupOf(t, left); d != dir {
+		t.Errorf("the left sleep is in %s, want %s", d, dir)
+	}
+	if ps := rcon(t, "ps"); !strings.Contains(ps.Stdout, "sdsh") {
+		t.Errorf("rcon ps does not list the shared scope:\n%s", ps.Stdout)
+	}
+	// The first one is the last one out: it ends the left sleep.
+	_ = first.Process.Signal(syscall.SIGTERM)
+	_ = first.Wait()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", left)); err == nil {
+		if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", left)); !strings.Contains(string(st), ") Z") {
+			t.Errorf("the sleep left in the scope outlived its last member")
+		}
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(dir); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("scope %s still there after its last member left", dir)
+			break
+		}
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("RCON_STATE_DIR"), "sdsh.json")); err == nil {
+		t.Errorf("record left after the last member")
+	}
+}
+
+// TestSystemdSharedScopeIsRemadeWhenGone: systemd removes an emptied
+// scope at once, also while its last rcon is still on its way out (here:
+// stopped); a run joining the name then makes it again, and the stopped
+// member's later leave does not end the new one.
+func TestSystemdSharedScopeIsRemadeWhenGone(t *testing.T) {
+	needSystemd(t)
+	first, dir := startScoped(t, "--shared", "sdgone", "--", "sleep", "1")
+	for deadline := time.Now().Add(10 * time.Second); !memberIs(dir, "sleep"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no member of %s became sleep", dir)
+		}
+	}
+	// Stopped, its rcon cannot leave when sleep ends: the scope empties
+	// and systemd collects it with a live member recorded.
+	_ = first.Process.Signal(syscall.SIGSTOP)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(dir); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scope %s not collected after its command ended", dir)
+		}
+	}
+	second, dir2 := startScoped(t, "--shared", "sdgone", "--", "sleep", "30")
+	if dir2 != dir {
+		t.Errorf("remade scope at %s, want %s", dir2, dir)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !memberIs(dir2, "sleep"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no member of %s became sleep", dir2)
+		}
+	}
+	_ = first.Process.Signal(syscall.SIGCONT)
+	if err := first.Wait(); err != nil {
+		t.Errorf("first member: %v", err)
+	}
+	if !memberIs(dir2, "sleep") {
+		t.Errorf("the first member's leave ended the remade scope's command")
+	}
+	_ = second.Process.Signal(syscall.SIGTERM)
+	_ = second.Wait()
+}
+
+// TestSystemdAttach: rcon attach makes a scope of running processes
+// (through systemd), which goes when they are gone.
+func TestSystemdAttach(t *testing.T) {
+	needSystemd(t)
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleep.Process.Kill(); _ = sleep.Wait(); rcon(t, "gc") }()
+	r := rcon(t, "attach", "--name", "sdatt", "--mem", "100M", fmt.Sprint(sleep.Process.Pid))
+	if r.Code != 0 {
+		t.Fatalf("rcon attach: exit %d: %s", r.Code, r.Stderr)
+	}
+	dir := cgroupOf(t, sleep.Process.Pid)
+	if !strings.HasSuffix(dir, "/rcon-sdatt.scope") {
+		t.Fatalf("attached sleep is in %s, want rcon-sdatt.scope", dir)
+	}
+	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != "104857600" {
+		t.Errorf("memory.max of the attached scope: %q", b)
+	}
+	if ps := rcon(t, "ps"); !strings.Contains(ps.Stdout, "sdatt") {
+		t.Errorf("rcon ps does not list the attached scope:\n%s", ps.Stdout)
+	}
+	// A second process joins it.
+	sleep2 := exec.Command("sleep", "30")
+	if err := sleep2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleep2.Process.Kill(); _ = sleep2.Wait() }()
+	if r := rcon(t, "attach", "--name", "sdatt", fmt.Sprint(sleep2.Process.Pid)); r.Code != 0 {
+		t.Errorf("second attach: exit %d: %s", r.Code, r.Stderr)
+	}
+	if d := cgroupOf(t, sleep2.Process.Pid); d != dir {
+		t.Errorf("second attached sleep is in %s, want %s", d, dir)
+	}
+	_ = sleep.Process.Kill()
+	_ = sleep.Wait()
+	_ = sleep2.Process.Kill()
+	_ = sleep2.Wait()
+	if r := rcon(t, "gc"); r.Code != 0 {
+		t.Errorf("rcon gc: exit %d: %s", r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(os.Getenv("RCON_STATE_DIR"), "sdatt.json")); err == nil {
+		t.Errorf("record left after the attached processes ended and gc ran")
 	}
 }

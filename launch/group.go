@@ -30,6 +30,8 @@ type runGroup struct {
 	acct *cgroupfs.Group
 	// level holds the scope's own figures as last read (see stats).
 	level cgroupfs.Stats
+	// slice is a shared scope's run slice, for its join (startScope).
+	slice string
 }
 
 // levelSample is how often a scope's own figures are read while its
@@ -200,7 +202,7 @@ func (rg *runGroup) end(s *job) error {
 		return nil
 	}
 	if rg.isScope() {
-		return rg.endScope()
+		return rg.endScope(s.tool())
 	}
 	if rg.shared != "" {
 		info, err := registry.Leave(rg.shared, rg.self, rg.g.Paths())

@@ -14,6 +14,7 @@ import (
 
 	"rcon/cgroupfs"
 	"rcon/nsjail"
+	"rcon/registry"
 	"rcon/spec"
 
 	"golang.org/x/sys/unix"
@@ -223,7 +224,17 @@ func (s *job) prepare(st *steps) error {
 		// and what the group uses already, so only now. A scope is made
 		// only at the start, with the held pid (scope.go): it uses
 		// nothing yet.
-		if err := s.fit(st.cmd, st.rg.group()); err != nil {
+		g := st.rg.group()
+		if st.rg.isScope() && st.rg.shared != "" {
+			// A live shared scope is joined only at the start: its
+			// limits and usage are those to tell now (a scope made at
+			// the start uses nothing and has the run's limits).
+			if lim, sg, ok := registry.PeekSharedScope(st.rg.shared); ok {
+				s.limits, g = lim, sg
+				defer sg.Close()
+			}
+		}
+		if err := s.fit(st.cmd, g); err != nil {
 			return fail(ExitFailure, "--fit: %v", err)
 		}
 	}

@@ -33,10 +33,7 @@ func (s *job) chooseDriver() {
 // delegated cpu memory pids by default), and the record is claimed. The
 // scope itself is made in startScope, since it needs the held pid.
 func (s *job) openScope() (*runGroup, error) {
-	switch {
-	case s.Shared != "":
-		return nil, errors.New("--shared is not supported with --driver systemd yet (use --driver cgroupfs)")
-	case cgroupfs.Detect() != cgroupfs.V2:
+	if cgroupfs.Detect() != cgroupfs.V2 {
 		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
 	}
 	// The namespace init (pid, user, chroot) needs nothing of its own
@@ -57,13 +54,23 @@ func (s *job) openScope() (*runGroup, error) {
 		closePending(pending)
 		return nil, fmt.Errorf("identify self: %w", err)
 	}
-	name := s.Name
-	if name == "" {
-		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
-	}
 	slice := s.Slice
 	if slice == "" {
 		slice = sdscope.DefaultSlice
+	}
+	if s.Shared != "" {
+		// Joined in startScope, under the name's lock, with the held
+		// pid: systemd collects an emptied scope at any moment, so
+		// whether there is one to join is only known there.
+		if err := cgroupfs.ValidName(s.Shared); err != nil {
+			closePending(pending)
+			return nil, err
+		}
+		return &runGroup{shared: s.Shared, self: owner, sdp: pending, slice: sdscope.RunSlice(slice, s.Shared)}, nil
+	}
+	name := s.Name
+	if name == "" {
+		name = fmt.Sprintf("rcon-%d-%d", owner.PID, owner.Start)
 	}
 	rec := &registry.Record{Owner: owner, Command: s.Argv, Created: time.Now()}
 	if err := registry.ClaimScope(name, slice, sdscope.ManagerFor(os.Geteuid()), &s.limits, rec); err != nil {
@@ -114,19 +121,25 @@ func (s *job) startScope(st *steps) error {
 		return abort(err)
 	}
 	pid := st.cmd.Process.Pid
-	dir, err := c.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits)
-	if err != nil {
-		return abort(err)
-	}
-	if inCgroup(pid, dir) != nil {
-		// The computed path is not the scope's (an escaped name, a
-		// manager elsewhere): ask systemd; inCgroup below checks again.
-		if dir, err = c.ScopeCgroup(rg.rec.Unit); err != nil {
+	var dir string
+	if rg.shared != "" {
+		if dir, err = s.joinScope(rg, c, pid); err != nil {
 			return abort(err)
 		}
-	}
-	if err := registry.SetScopePath(rg.rec, dir); err != nil {
-		return abort(err)
+	} else {
+		if dir, err = c.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits, false); err != nil {
+			return abort(err)
+		}
+		if registry.InScope(pid, dir) != nil {
+			// The computed path is not the scope's (an escaped name, a
+			// manager elsewhere): ask systemd; InScope below checks again.
+			if dir, err = c.ScopeCgroup(rg.rec.Unit); err != nil {
+				return abort(err)
+			}
+		}
+		if err := registry.SetScopePath(rg.rec, dir); err != nil {
+			return abort(err)
+		}
 	}
 	g, err := cgroupfs.Open(rg.rec.Name, cgroupfs.V2, []string{dir}, nil)
 	if err != nil {
@@ -136,11 +149,14 @@ func (s *job) startScope(st *steps) error {
 	if rg.acct, err = cgroupfs.Open(rg.rec.Slice, cgroupfs.V2, []string{filepath.Dir(dir)}, nil); err != nil {
 		return abort(fmt.Errorf("open the cgroup of %s: %w", rg.rec.Slice, err))
 	}
-	if err := inCgroup(pid, dir); err != nil {
+	if err := registry.InScope(pid, dir); err != nil {
 		return abort(err)
 	}
 	if err := sdscope.Verify(dir, &s.limits); err != nil {
 		return abort(err)
+	}
+	if rg.shared != "" {
+		rg.oom0 = rg.acct.OOMKills()
 	}
 	if err := h.release(); err != nil {
 		return abort(err)
@@ -148,19 +164,25 @@ func (s *job) startScope(st *steps) error {
 	return nil
 }
 
-// inCgroup checks that pid is in the cgroup dir (the scope holds it).
-func inCgroup(pid int, dir string) error {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+// joinScope puts the held start into the shared scope (registry.JoinScope)
+// and tells what the join found, as openGroup does for cgroupfs. The
+// limits that hold are the group's from now on (the report, Verify).
+func (s *job) joinScope(rg *runGroup, c *sdscope.Conn, pid int) (string, error) {
+	add := []registry.Placement{{PID: pid, Member: registry.Member{Owner: rg.self, Command: s.Argv}}}
+	rec, info, errs, err := registry.JoinScope(c, rg.shared, rg.slice, describe(s.Argv), &s.limits, add, s.Update)
+	if err == nil && len(errs) > 0 {
+		err = errs[0]
+	}
 	if err != nil {
-		return fmt.Errorf("read the held start's cgroup: %w", err)
+		return "", err
 	}
-	want := "0::" + strings.TrimPrefix(dir, cgroupfs.Mountpoint)
-	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if l == want {
-			return nil
-		}
+	if info.Kept {
+		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
+			s.tool(), rg.shared, cgroupfs.LimitsText(&info.Limits))
 	}
-	return fmt.Errorf("systemd made the scope but the held start is not in it (%s, want %s)", strings.TrimSpace(string(data)), want)
+	s.limits = info.Limits
+	rg.rec = rec
+	return rec.Paths[0], nil
 }
 
 // describe is the scope's Description: the command line, bounded.
@@ -174,17 +196,35 @@ func describe(argv []string) string {
 
 // endScope ends what is left in the scope, stops it and releases the
 // record once systemd has let it go.
-func (rg *runGroup) endScope() error {
+func (rg *runGroup) endScope(tool string) error {
 	if rg.sd == nil {
 		// Never got to startScope's wait: no scope was made, nothing
-		// but the record to release.
+		// but the record to release (a joiner has none yet).
 		closePending(rg.sdp)
-		rg.rec.Release()
+		if rg.shared == "" {
+			rg.rec.Release()
+		}
 		return nil
 	}
 	defer rg.sd.Close()
 	if rg.acct != nil {
 		rg.acct.Close()
+	}
+	if rg.shared != "" {
+		if rg.rec == nil {
+			return nil // never joined
+		}
+		if rg.g != nil {
+			rg.g.Close()
+		}
+		info, err := registry.LeaveScope(rg.sd, rg.shared, rg.self, rg.rec.Paths)
+		if err != nil {
+			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
+		}
+		if info.Killed > 0 {
+			fmt.Fprintf(os.Stderr, "%s: last member out of shared group %s: ended %d process(es) left in it\n", tool, rg.shared, info.Killed)
+		}
+		return nil
 	}
 	if err := registry.EndScope(rg.sd, rg.g, rg.rec); err != nil {
 		return fail(ExitFailure, "%v (the record stays for rcon gc)", err)

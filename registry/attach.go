@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"rcon/cgroupfs"
 	"rcon/procfs"
+	"rcon/sdscope"
 )
 
 // Attach moves the processes pids, with all their threads, into the group
@@ -84,4 +86,55 @@ func move(g *cgroupfs.Group, m Member) error {
 		return fmt.Errorf("pid %d: exited", m.PID)
 	}
 	return g.Add(m.PID)
+}
+
+// AttachScope is Attach on the systemd driver: the processes go into
+// the shared scope name (made in slice's run slice of name if there is
+// none), through systemd; a live single run's scope is not joined (its
+// end would not be theirs to share). It returns the group's name.
+func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update bool) (string, JoinInfo, []error, error) {
+	if err := r.Check(); err != nil {
+		return "", JoinInfo{}, nil, err
+	}
+	var errs []error
+	var add []Placement
+	for _, pid := range pids {
+		m, err := attachable(pid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		add = append(add, Placement{PID: pid, Member: m})
+	}
+	if len(add) == 0 {
+		return "", JoinInfo{}, errs, errors.New("no process to attach")
+	}
+	if name == "" {
+		name = fmt.Sprintf("rcon-attach-%d-%d", add[0].Member.PID, add[0].Member.Start)
+	}
+	c, err := sdscope.Connect()
+	if err != nil {
+		return "", JoinInfo{}, errs, err
+	}
+	defer c.Close()
+	if err := c.CheckDelegated(r); err != nil {
+		return "", JoinInfo{}, errs, err
+	}
+	desc := "rcon attach: " + strings.Join(add[0].Member.Command, " ")
+	if len(desc) > 200 {
+		desc = desc[:197] + "..."
+	}
+	_, info, moveErrs, err := JoinScope(c, name, sdscope.RunSlice(slice, name), strings.ToValidUTF8(desc, "?"), r, add, update)
+	return name, info, append(errs, moveErrs...), err
+}
+
+// DriverOf is the driver of the recorded group name ("" for cgroupfs),
+// and whether there is a record: an existing group is joined the way it
+// was made.
+func DriverOf(name string) (string, bool) {
+	rec, err := readRecord(recordPath(name))
+	if err != nil {
+		return "", false
+	}
+	return rec.Driver, true
 }

@@ -66,7 +66,8 @@ func checkRecord(rec *Record, file string) error {
 
 // checkScopeRecord: a scope record names the scope of its own name
 // (sdscope.UnitFor), of a manager rcon talks to, and at most one path, a
-// directory of that scope's name in the unified hierarchy; rcon never
+// directory of that scope's name in the unified hierarchy (a shared
+// scope's members are checked as any shared record's); rcon never
 // removes a directory of a scope (systemd does), so there are no
 // MadeParents.
 func checkScopeRecord(rec *Record, refuse func(string, ...any) error) error {
@@ -79,8 +80,8 @@ func checkScopeRecord(rec *Record, refuse func(string, ...any) error) error {
 	if !sdscope.IsRunSlice(rec.Slice, rec.Name) {
 		return refuse("slice %q is not a run slice of %s", rec.Slice, rec.Name)
 	}
-	if len(rec.MadeParents) > 0 || len(rec.Paths) > 1 || rec.Shared {
-		return refuse("a scope record with made parents, several paths or members")
+	if len(rec.MadeParents) > 0 || len(rec.Paths) > 1 {
+		return refuse("a scope record with made parents or several paths")
 	}
 	for _, p := range rec.Paths {
 		if !filepath.IsAbs(p) || filepath.Clean(p) != p || !strings.HasPrefix(p, cgroupfs.Mountpoint+"/") || filepath.Base(p) != rec.Unit || filepath.Base(filepath.Dir(p)) != rec.Slice {

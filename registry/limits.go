@@ -96,7 +96,7 @@ func SetLimits(name string, r *cgroupfs.Resources, force bool) (*Record, error) 
 		}
 	}
 	if rec.Driver == DriverSystemd {
-		if err := setScopeLimits(rec, g, &merged, r); err != nil {
+		if err := setScopeLimits(rec, &merged, r); err != nil {
 			return nil, fmt.Errorf("set limits of %s: %w", name, err)
 		}
 	} else if err := g.Update(&merged); err != nil {

@@ -129,7 +129,7 @@ func collectScope(rec *Record, kill bool) (int, error) {
 
 // setScopeLimits is SetLimits for a scope: through systemd
 // (SetUnitProperties, runtime), then read back from the scope's files.
-func setScopeLimits(rec *Record, g *cgroupfs.Group, merged *cgroupfs.Resources, r *cgroupfs.Resources) error {
+func setScopeLimits(rec *Record, merged *cgroupfs.Resources, r *cgroupfs.Resources) error {
 	if want := sdscope.ManagerFor(os.Geteuid()); rec.Manager != string(want) {
 		return fmt.Errorf("%s: a scope of the %s manager; this rcon talks to the %s manager", rec.Name, rec.Manager, want)
 	}
@@ -138,13 +138,18 @@ func setScopeLimits(rec *Record, g *cgroupfs.Group, merged *cgroupfs.Resources, 
 		return err
 	}
 	defer c.Close()
+	return setScopeLimitsVia(c, rec, merged, r)
+}
+
+// setScopeLimitsVia is setScopeLimits on a connection of the caller's.
+func setScopeLimitsVia(c *sdscope.Conn, rec *Record, merged *cgroupfs.Resources, r *cgroupfs.Resources) error {
 	if err := c.CheckDelegated(r); err != nil {
 		return err
 	}
 	if err := c.SetLimits(rec.Unit, r); err != nil {
 		return err
 	}
-	if err := sdscope.Verify(g.Paths()[0], merged); err != nil {
+	if err := sdscope.Verify(rec.Paths[0], merged); err != nil {
 		return errors.New(err.Error() + " (systemd accepted the change but it does not hold)")
 	}
 	return nil

@@ -280,6 +280,16 @@ func collectSharedLocked(name string, kill bool) GCResult {
 		return GCResult{}
 	}
 	res := GCResult{Record: rec}
+	if rec.Driver == DriverSystemd {
+		// A scope: systemd removed it if it emptied; else it is ended
+		// (kill) or kept, as below.
+		n, err := collectScope(rec, kill)
+		res.Procs, res.Err, res.Removed = n, err, err == nil && n == 0
+		if n > 0 && err == nil {
+			res.Err = rec.Update()
+		}
+		return res
+	}
 	if !rec.groupExists() {
 		rec.Release()
 		res.Removed = true

@@ -112,13 +112,15 @@ func parseCPUList(list string) ([]int, error) {
 
 // Start makes unit, a transient scope in slice holding pid, with the
 // limits r, waits for its job, and returns its cgroup directory. On error
-// the scope is stopped again (if it was made).
+// the scope is stopped again (if it was made). A shared scope (rcon
+// --shared, rcon attach) is Delegate=yes: systemd moves processes into a
+// live unit (Attach) only when it is delegated.
 //
 // The directory is computed (the manager's cgroup, the slice's path, the
 // unit) rather than read back as ControlGroup, one round trip less; the
 // caller checks that pid is in it, and ScopeCgroup asks systemd when not
 // (an escaped cgroup name, a manager elsewhere).
-func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (string, error) {
+func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources, shared bool) (string, error) {
 	props := []sd.Property{
 		sd.PropDescription(desc),
 		sd.PropSlice(slice),
@@ -134,6 +136,9 @@ func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (
 		// (DefaultOOMPolicy=stop) would SIGTERM what survived it,
 		// turning a command that handled its child's death into 143.
 		{Name: "OOMPolicy", Value: dbus.MakeVariant("continue")},
+	}
+	if shared {
+		props = append(props, sd.Property{Name: "Delegate", Value: dbus.MakeVariant(true)})
 	}
 	props = append(props, limitProps(r)...)
 	ch := make(chan string, 1)
@@ -162,6 +167,27 @@ func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources) (
 		return "", err
 	}
 	return mgr + slicePath(slice) + "/" + unit, nil
+}
+
+// ErrGone is Attach's error when the unit is not there to join (never
+// made, stopped, or collected by systemd once it emptied).
+var ErrGone = errors.New("the scope is gone")
+
+// Attach moves pid (all its threads) into unit, a live shared scope,
+// through systemd (AttachProcessesToUnit; a user manager that may not
+// move it itself asks the system manager, as for a scope's start), so
+// that systemd's view of the unit stays true. The move is done when the
+// call returns.
+func (c *Conn) Attach(unit string, pid int) error {
+	err := c.c.AttachProcessesToUnit(context.Background(), unit, "", []uint32{uint32(pid)})
+	if err == nil {
+		return nil
+	}
+	var e dbus.Error
+	if isNoSuchUnit(err) || (errors.As(err, &e) && e.Name == "org.freedesktop.DBus.Error.InvalidArgs" && strings.Contains(err.Error(), "not active")) {
+		return fmt.Errorf("%s: %w", unit, ErrGone)
+	}
+	return fmt.Errorf("systemd (%s manager): move pid %d into %s: %w", c.Manager, pid, unit, err)
 }
 
 // ScopeCgroup asks systemd for unit's cgroup directory: what Start's
