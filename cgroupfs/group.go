@@ -154,13 +154,18 @@ func (g *Group) Kill() error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p, err := g.b.procs()
+		if gone(err) {
+			// Removed (a systemd scope is, the moment it empties): a
+			// cgroup that is gone holds nothing.
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("list processes of %s: %w", g.Name, err)
 		}
 		if len(p) == 0 {
 			return nil
 		}
-		if err := g.b.kill(); err != nil {
+		if err := g.b.kill(); err != nil && !gone(err) {
 			return fmt.Errorf("kill processes of %s: %w", g.Name, err)
 		}
 		if time.Now().After(deadline) {
@@ -328,4 +333,10 @@ func oomKillsIn(dirs []string, file string) uint64 {
 		}
 	}
 	return 0
+}
+
+// gone tells an error of a cgroup that was removed: its directory is not
+// there (ENOENT), or a file of it held open is dead (ENODEV).
+func gone(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV)
 }

@@ -110,12 +110,21 @@ func inGroup(pid int, name string) (bool, string) {
 			for _, c := range strings.Split(f[1], ",") {
 				relevant = relevant || !cgroupV2() && (c == "cpu" || c == "cpuacct" || c == "memory" || c == "pids")
 			}
-			if relevant && !strings.HasSuffix(f[2], "/"+name) {
+			if relevant && !strings.HasSuffix(f[2], "/"+name) && !strings.HasSuffix(f[2], "/"+scopeUnit(name)) {
 				return false, fmt.Sprintf("thread %s: %s", task.Name(), line)
 			}
 		}
 	}
 	return true, ""
+}
+
+// scopeUnit is the systemd driver's scope of the group name (the
+// directory a run's group is on a systemd host).
+func scopeUnit(name string) string {
+	if strings.HasPrefix(name, "rcon-") {
+		return name + ".scope"
+	}
+	return "rcon-" + name + ".scope"
 }
 
 // cleanupGroup removes what a failed test left: groups named name (their
@@ -343,14 +352,15 @@ func TestSharedConflictingLimitsKeptOrUpdated(t *testing.T) {
 	if where := "lives under " + filepath.Dir(g.Paths[0]) + ","; r.Code != 0 || !strings.Contains(r.Stderr, where) {
 		t.Errorf("join with another --parent: exit %d, stderr %q; want 0 and %q", r.Code, r.Stderr, where)
 	}
-	// The default parent named as such is the one the group is under.
+	// The default parent named as such is the one the group is under
+	// (a systemd scope has no cgroupfs parent: any --parent is another).
 	def := "rcon"
 	if cgroupV2() {
 		def = "/rcon/"
 	}
 	r = rcon(t, append([]string{"--shared", name, "--parent", def, "--"}, helperArgs(t, "sleep", "0")...)...)
-	if r.Code != 0 || strings.Contains(r.Stderr, "parent") {
-		t.Errorf("join with --parent %s, the default: exit %d, stderr %q", def, r.Code, r.Stderr)
+	if isScope := strings.HasSuffix(g.Paths[0], ".scope"); r.Code != 0 || strings.Contains(r.Stderr, "parent") != isScope {
+		t.Errorf("join with --parent %s, the default (the group a scope: %v): exit %d, stderr %q", def, isScope, r.Code, r.Stderr)
 	}
 	if left := findGroups(other); len(left) > 0 {
 		t.Errorf("a joiner made its --parent: %v", left)

@@ -24,6 +24,13 @@ func (s *job) chooseDriver() {
 		s.scope = true
 	default:
 		s.scope, s.noScope = sdscope.Auto(s.Parent)
+		if s.Shared != "" && s.noScope == "" {
+			// A live shared group is joined the way it was made (a
+			// joiner's --parent is then only warned about).
+			if d, ok := registry.DriverOf(s.Shared); ok {
+				s.scope = d == registry.DriverSystemd
+			}
+		}
 	}
 }
 
@@ -35,6 +42,9 @@ func (s *job) chooseDriver() {
 func (s *job) openScope() (*runGroup, error) {
 	if cgroupfs.Detect() != cgroupfs.V2 {
 		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
+	}
+	if why := sdscope.PidNSProblem(); why != "" {
+		return nil, fmt.Errorf("the systemd driver cannot be used here: %s (use --driver cgroupfs)", why)
 	}
 	// The namespace init (pid, user, chroot) needs nothing of its own
 	// here: it is the held process (the hold re-exec's /proc/self/exe as
@@ -179,6 +189,10 @@ func (s *job) joinScope(rg *runGroup, c *sdscope.Conn, pid int) (string, error) 
 	if info.Kept {
 		fmt.Fprintf(os.Stderr, "%s: warning: shared group %s keeps its limits (%s), not the ones asked for (--update changes them)\n",
 			s.tool(), rg.shared, cgroupfs.LimitsText(&info.Limits))
+	}
+	if s.Parent != "" {
+		info.ParentIgnored, info.Parent = true, filepath.Dir(rec.Paths[0])
+		fmt.Fprintf(os.Stderr, "%s: %s\n", s.tool(), info.ParentWarning(rg.shared))
 	}
 	s.limits = info.Limits
 	rg.rec = rec

@@ -146,7 +146,14 @@ func setScopeLimitsVia(c *sdscope.Conn, rec *Record, merged *cgroupfs.Resources,
 	if err := c.CheckDelegated(r); err != nil {
 		return err
 	}
-	if err := c.SetLimits(rec.Unit, r); err != nil {
+	// The CPU quota is a pair for systemd (a rate per second and the
+	// period it is spread over): a change of either sends both, from the
+	// merged limits, or a new period alone would be dropped.
+	delta := *r
+	if r.CPUPercent > 0 || r.CPUPeriod > 0 {
+		delta.CPUPercent, delta.CPUPeriod = merged.CPUPercent, merged.CPUPeriod
+	}
+	if err := c.SetLimits(rec.Unit, &delta); err != nil {
 		return err
 	}
 	if err := sdscope.Verify(rec.Paths[0], merged); err != nil {

@@ -104,9 +104,8 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		return nil, info, fmt.Errorf("state of %s: %w", name, err)
 	case rec.Driver == DriverSystemd:
 		// Processes are moved into a scope by systemd only
-		// (AttachProcessesToUnit), not by a write of ours into its
-		// cgroup: not supported yet.
-		return nil, info, fmt.Errorf("%w: %s is a systemd scope (%s); rcon attach and --shared do not support scopes yet", errNameInUse, name, rec.Unit)
+		// (JoinScope), never by a write of ours into its cgroup.
+		return nil, info, fmt.Errorf("%w: %s is a systemd scope (%s), joined with the systemd driver (not with --parent or --driver cgroupfs)", errNameInUse, name, rec.Unit)
 	case !rec.Shared && rec.Owner.Alive():
 		if move == nil {
 			return nil, info, fmt.Errorf("%w: %s is the group of a single run (pid %d), not a shared one", errNameInUse, name, rec.Owner.PID)

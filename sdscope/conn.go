@@ -272,10 +272,33 @@ func Auto(parent string) (scope bool, why string) {
 	if own, err := cgroupfs.OwnV2Cgroup(); err != nil || own == "/" {
 		return false, ""
 	}
+	if why := PidNSProblem(); why != "" {
+		return false, why
+	}
 	if missing := missingSocket(); missing != "" {
 		return false, missing
 	}
 	return true, ""
+}
+
+// PidNSProblem is "" when the pids rcon knows are the manager's, else
+// why not. systemd takes the pids of a scope (and of a move) in its own
+// pid namespace: from a pid namespace below it (a container, unshare
+// --pid) the held start's pid names another process, or none.
+func PidNSProblem() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "cannot tell rcon's pid namespace: " + err.Error()
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f, ok := strings.CutPrefix(l, "NSpid:"); ok && len(strings.Fields(f)) > 1 {
+			return "rcon runs in a pid namespace below its /proc's, where systemd would take its pids for others"
+		}
+	}
+	if comm, err := os.ReadFile("/proc/1/comm"); err != nil || strings.TrimSpace(string(comm)) != "systemd" {
+		return "PID 1 of rcon's pid namespace is not systemd (a pid namespace of its own), where systemd would take rcon's pids for others"
+	}
+	return ""
 }
 
 // missingSocket is "" when one of the ways Connect tries exists, else
