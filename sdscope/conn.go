@@ -111,63 +111,67 @@ func ManagerFor(uid int) Manager {
 	return User
 }
 
-// Connect reaches the manager of the caller, straight through its
-// private socket when it can (as systemctl does: no bus daemon between,
-// one hop less for every call and signal of the run) and else through a
-// bus: root /run/systemd/private, else the system bus; a normal user
-// $XDG_RUNTIME_DIR/systemd/private, else $DBUS_SESSION_BUS_ADDRESS, else
-// $XDG_RUNTIME_DIR/bus. The error says, in one line, what was tried.
+// Connect reaches the manager of the caller: root the system bus, else
+// systemd's private socket; a normal user $DBUS_SESSION_BUS_ADDRESS, else
+// $XDG_RUNTIME_DIR/bus, else $XDG_RUNTIME_DIR/systemd/private (straight
+// to the user manager: a lingering user's cron job has no session bus).
+// The error says, in one line, what was tried.
 func Connect() (*Conn, error) {
 	// Not a context with a deadline: godbus closes a connection when its
 	// dial context is done, and this one lives for the whole run.
 	ctx := context.Background()
+	if os.Geteuid() == 0 {
+		c, err := sd.NewConnection(once(func() (*dbus.Conn, error) { return dialSystem(ctx, dbus.SystemBusPrivate, true) }))
+		if err == nil {
+			return &Conn{c: c, Manager: System, Via: "the system bus"}, nil
+		}
+		c, err2 := sd.NewConnection(once(func() (*dbus.Conn, error) {
+			return dialSystem(ctx, func(opts ...dbus.ConnOption) (*dbus.Conn, error) {
+				return dbus.Dial("unix:path=/run/systemd/private", opts...)
+			}, false)
+		}))
+		if err2 == nil {
+			return &Conn{c: c, Manager: System, Via: "/run/systemd/private"}, nil
+		}
+		return nil, fmt.Errorf("systemd driver: cannot reach the system manager: system bus (%v), /run/systemd/private (%v)", err, err2)
+	}
+	var tried []string
+	rt := os.Getenv("XDG_RUNTIME_DIR")
 	type way struct {
 		addr  string
 		hello bool // a bus daemon wants Hello; systemd's private socket does not
 		what  string
 	}
 	var ways []way
-	var tried []string
-	m := ManagerFor(os.Geteuid())
-	if m == System {
-		ways = []way{{"unix:path=/run/systemd/private", false, "/run/systemd/private"}, {"", true, "the system bus"}}
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
+		ways = append(ways, way{a, true, "$DBUS_SESSION_BUS_ADDRESS"})
 	} else {
-		rt := os.Getenv("XDG_RUNTIME_DIR")
-		if rt != "" {
-			ways = append(ways, way{"unix:path=" + rt + "/systemd/private", false, rt + "/systemd/private"})
-		}
-		if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
-			ways = append(ways, way{a, true, "$DBUS_SESSION_BUS_ADDRESS"})
-		} else {
-			tried = append(tried, "$DBUS_SESSION_BUS_ADDRESS unset")
-		}
-		if rt != "" {
-			ways = append(ways, way{"unix:path=" + rt + "/bus", true, rt + "/bus"})
-		} else {
-			tried = append(tried, "$XDG_RUNTIME_DIR unset (so no $XDG_RUNTIME_DIR/bus or $XDG_RUNTIME_DIR/systemd/private)")
-		}
+		tried = append(tried, "$DBUS_SESSION_BUS_ADDRESS unset")
+	}
+	if rt != "" {
+		ways = append(ways, way{"unix:path=" + rt + "/bus", true, rt + "/bus"},
+			way{"unix:path=" + rt + "/systemd/private", false, rt + "/systemd/private"})
+	} else {
+		tried = append(tried, "$XDG_RUNTIME_DIR unset (so no $XDG_RUNTIME_DIR/bus or $XDG_RUNTIME_DIR/systemd/private)")
 	}
 	for _, w := range ways {
-		if p, ok := strings.CutPrefix(w.addr, "unix:path="); ok {
-			if _, err := os.Stat(p); err != nil {
+		if strings.HasPrefix(w.addr, "unix:path=") {
+			if _, err := os.Stat(strings.TrimPrefix(w.addr, "unix:path=")); err != nil {
 				tried = append(tried, w.what+": "+errors.Unwrap(err).Error())
 				continue
 			}
 		}
-		open := func(opts ...dbus.ConnOption) (*dbus.Conn, error) { return dbus.Dial(w.addr, opts...) }
-		if w.addr == "" {
-			open = dbus.SystemBusPrivate
-		}
-		c, err := sd.NewConnection(once(func() (*dbus.Conn, error) { return dialSystem(ctx, open, w.hello) }))
+		c, err := sd.NewConnection(once(func() (*dbus.Conn, error) { return dialUser(ctx, w.addr, w.hello) }))
 		if err == nil {
-			return &Conn{c: c, Manager: m, Via: w.what}, nil
+			return &Conn{c: c, Manager: User, Via: w.what}, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", w.what, err))
 	}
-	if m == System {
-		return nil, fmt.Errorf("systemd driver: cannot reach the system manager: %s", strings.Join(tried, "; "))
-	}
 	return nil, fmt.Errorf("systemd driver: cannot reach your user manager: %s (a lingering user or a login session has one; or use --driver cgroupfs)", strings.Join(tried, "; "))
+}
+
+func dialUser(ctx context.Context, addr string, hello bool) (*dbus.Conn, error) {
+	return dialSystem(ctx, func(opts ...dbus.ConnOption) (*dbus.Conn, error) { return dbus.Dial(addr, opts...) }, hello)
 }
 
 // dialSystem is go-systemd's own dial (EXTERNAL with our uid, as sd-bus
