@@ -31,6 +31,11 @@ func runHelper(name string, args []string) int {
 		// Burn CPU for the given wall time, then print the CPU time this
 		// process got according to the kernel's rusage: a measure
 		// independent of the cgroup figures rcon reads.
+		// Counted from here: rusage keeps what the process spent before
+		// its exec (under the systemd driver, rcon's held start) and its
+		// own start-up, which the wall time below does not include.
+		var ru0 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		end := time.Now().Add(time.Duration(arg(0) * float64(time.Second)))
 		start := time.Now()
 		x := 0
@@ -41,7 +46,7 @@ func runHelper(name string, args []string) int {
 		}
 		var ru syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		fmt.Printf("cpu=%.4f wall=%.4f x=%d\n", cpu.Seconds(), time.Since(start).Seconds(), x&1)
 	case "alloc":
 		// Touch MiB of memory, page by page, so it is really charged.
