@@ -44,9 +44,9 @@ lint:
 
 # Everything: unit and integration tests on this host, then the same
 # integration suite inside a VM with cgroup v2, and in one with the v1
-# hybrid layout of a stock systemd host (cpu,cpuacct co-mounted); last the
-# --fit tests in a two-CPU v2 VM.
-test: test-host test-v2 test-v1 test-v2-smp2 test-systemd-backend
+# hybrid layout of a stock systemd host (cpu,cpuacct co-mounted), the
+# --fit tests in a two-CPU v2 VM, and last the suite under systemd.
+test: test-host test-v2 test-v1 test-v2-smp2 test-systemd
 
 test-host: build
 	$(GO) test -count=1 -p 1 ./...
@@ -62,19 +62,14 @@ test-v2-smp2:
 	TESTVM_SMP=2 TESTVM_TEST_ARGS="-test.run TestFit -test.v" testvm/test-vm.sh v2
 
 # The suite on a Debian root with systemd as PID 1 (testvm/prepare-systemd.sh),
-# as root and then as a lingering user talking to its user manager. Not in
-# `test` yet: rcon has no systemd backend (issue 10), so as the user it
-# refuses to run ("pass --parent"; the suite's tests skip as non-root), and
-# as root it writes the root cgroup systemd owns, where systemd enables only
-# cpu, memory and pids: three io/cpuset tests fail. The target is there for
-# the backend's author until it passes (whole suite: about 3 minutes).
+# as root and then as a lingering user talking to its user manager: there
+# the default driver is systemd, so every test that makes a group makes a
+# scope (about 5 minutes; most of the user's part skips: it needs root).
 test-systemd:
 	testvm/test-vm.sh systemd
 
-# The systemd driver's own tests (integration/systemd_test.go) in the
-# systemd VM, as root and as the lingering user: about 30 s once the
-# image is cached. The whole suite there is test-systemd, not yet in
-# `make test` (the default driver is still cgroupfs).
+# Only the systemd driver's own tests (integration/systemd_test.go), as
+# root and as the lingering user: about 40 s once the image is cached.
 test-systemd-backend:
 	TESTVM_TEST_ARGS="-test.run Systemd" testvm/test-vm.sh systemd
 
