@@ -45,6 +45,18 @@ func systemctl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// wantMemoryMax checks a scope's memory limit where both sides keep it:
+// the cgroup's memory.max and systemd's MemoryMax property.
+func wantMemoryMax(t *testing.T, dir, unit string, want int64, when string) {
+	t.Helper()
+	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != strconv.FormatInt(want, 10) {
+		t.Errorf("memory.max %s: %q, want %d", when, b, want)
+	}
+	if out := systemctl(t, "show", unit, "-p", "MemoryMax"); strings.TrimSpace(out) != fmt.Sprintf("MemoryMax=%d", want) {
+		t.Errorf("systemd's MemoryMax %s: %q, want %d", when, out, want)
+	}
+}
+
 // noScopesLeft polls (2 s at most): a run's end asks systemd to stop its
 // run slice without waiting for the job (registry.EndScope), so the
 // units may still be going away when rcon has exited; they must be gone
@@ -218,12 +230,7 @@ func TestSystemdSetPsAndSignals(t *testing.T) {
 	if r.Code != 0 {
 		t.Errorf("rcon set: exit %d: %s", r.Code, r.Stderr)
 	}
-	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != "209715200" {
-		t.Errorf("memory.max after set: %q", b)
-	}
-	if out := systemctl(t, "show", "rcon-sdset.scope", "-p", "MemoryMax"); strings.TrimSpace(out) != "MemoryMax=209715200" {
-		t.Errorf("systemd's MemoryMax after set: %q", out)
-	}
+	wantMemoryMax(t, dir, "rcon-sdset.scope", 209715200, "after set")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
@@ -538,12 +545,7 @@ func TestSystemdSharedScope(t *testing.T) {
 	if r.Code != 0 {
 		t.Errorf("--update joiner: exit %d: %s", r.Code, r.Stderr)
 	}
-	if b, _ := os.ReadFile(dir + "/memory.max"); strings.TrimSpace(string(b)) != "209715200" {
-		t.Errorf("memory.max after --update: %q", b)
-	}
-	if out := systemctl(t, "show", "rcon-sdsh.scope", "-p", "MemoryMax"); strings.TrimSpace(out) != "MemoryMax=209715200" {
-		t.Errorf("systemd's MemoryMax after --update: %q", out)
-	}
+	wantMemoryMax(t, dir, "rcon-sdsh.scope", 209715200, "after --update")
 	// A member whose command leaves a process behind is not the last:
 	// the process stays in the scope.
 	r = sdrcon(t, "--shared", "sdsh", "--", "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!")

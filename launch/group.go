@@ -205,7 +205,7 @@ func (rg *runGroup) end(s *job) error {
 		return rg.endScope(s.tool())
 	}
 	if rg.shared != "" {
-		info, err := registry.Leave(rg.shared, rg.self, rg.g.Paths())
+		info, err := registry.Leave(nil, rg.shared, rg.self, rg.g.Paths())
 		if err != nil {
 			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
 		}

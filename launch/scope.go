@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"rcon/cgroupfs"
@@ -137,7 +136,7 @@ func (s *job) startScope(st *steps) error {
 			return abort(err)
 		}
 	} else {
-		if dir, err = c.Start(rg.rec.Unit, rg.rec.Slice, describe(s.Argv), pid, &s.limits, false); err != nil {
+		if dir, err = c.Start(rg.rec.Unit, rg.rec.Slice, sdscope.Description("rcon", s.Argv), pid, &s.limits, false); err != nil {
 			return abort(err)
 		}
 		if registry.InScope(pid, dir) != nil {
@@ -179,7 +178,7 @@ func (s *job) startScope(st *steps) error {
 // limits that hold are the group's from now on (the report, Verify).
 func (s *job) joinScope(rg *runGroup, c *sdscope.Conn, pid int) (string, error) {
 	add := []registry.Placement{{PID: pid, Member: registry.Member{Owner: rg.self, Command: s.Argv}}}
-	rec, info, errs, err := registry.JoinScope(c, rg.shared, rg.slice, describe(s.Argv), &s.limits, add, s.Update)
+	rec, info, errs, err := registry.JoinScope(c, rg.shared, rg.slice, sdscope.Description("rcon", s.Argv), &s.limits, add, s.Update)
 	if err == nil && len(errs) > 0 {
 		err = errs[0]
 	}
@@ -197,15 +196,6 @@ func (s *job) joinScope(rg *runGroup, c *sdscope.Conn, pid int) (string, error) 
 	s.limits = info.Limits
 	rg.rec = rec
 	return rec.Paths[0], nil
-}
-
-// describe is the scope's Description: the command line, bounded.
-func describe(argv []string) string {
-	d := "rcon: " + strings.Join(argv, " ")
-	if len(d) > 200 {
-		d = d[:197] + "..."
-	}
-	return strings.ToValidUTF8(d, "?")
 }
 
 // endScope ends what is left in the scope, stops it and releases the
@@ -231,7 +221,7 @@ func (rg *runGroup) endScope(tool string) error {
 		if rg.g != nil {
 			rg.g.Close()
 		}
-		info, err := registry.LeaveScope(rg.sd, rg.shared, rg.self, rg.rec.Paths)
+		info, err := registry.Leave(rg.sd, rg.shared, rg.self, rg.rec.Paths)
 		if err != nil {
 			return fail(ExitFailure, "leave shared group %s: %v", rg.shared, err)
 		}

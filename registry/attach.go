@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"rcon/cgroupfs"
 	"rcon/procfs"
@@ -18,24 +17,9 @@ import (
 // and end with it). It returns the group, what the join found, and one
 // error per pid that could not be moved.
 func Attach(parent, name string, r *cgroupfs.Resources, pids []int, update bool) (*cgroupfs.Group, JoinInfo, []error, error) {
-	if err := r.Check(); err != nil {
-		return nil, JoinInfo{}, nil, err
-	}
-	var errs []error
-	var add []Member
-	for _, pid := range pids {
-		m, err := attachable(pid)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		add = append(add, m)
-	}
-	if len(add) == 0 {
-		return nil, JoinInfo{}, errs, errors.New("no process to attach")
-	}
-	if name == "" {
-		name = fmt.Sprintf("rcon-attach-%d-%d", add[0].PID, add[0].Start)
+	add, name, errs, err := attachMembers(r, pids, name)
+	if err != nil {
+		return nil, JoinInfo{}, errs, err
 	}
 	move := func(g *cgroupfs.Group) []Member {
 		var moved []Member
@@ -50,6 +34,31 @@ func Attach(parent, name string, r *cgroupfs.Resources, pids []int, update bool)
 	}
 	g, info, err := join(parent, name, r, add, update, move)
 	return g, info, errs, err
+}
+
+// attachMembers checks the limits and each pid (attachable), and names
+// the group after the first process that may be moved when name is "".
+func attachMembers(r *cgroupfs.Resources, pids []int, name string) ([]Member, string, []error, error) {
+	if err := r.Check(); err != nil {
+		return nil, "", nil, err
+	}
+	var errs []error
+	var add []Member
+	for _, pid := range pids {
+		m, err := attachable(pid)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		add = append(add, m)
+	}
+	if len(add) == 0 {
+		return nil, "", errs, errors.New("no process to attach")
+	}
+	if name == "" {
+		name = fmt.Sprintf("rcon-attach-%d-%d", add[0].PID, add[0].Start)
+	}
+	return add, name, errs, nil
 }
 
 // attachable checks that pid may be moved by the caller: not pid 1, not
@@ -93,24 +102,13 @@ func move(g *cgroupfs.Group, m Member) error {
 // none), through systemd; a live single run's scope is not joined (its
 // end would not be theirs to share). It returns the group's name.
 func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update bool) (string, JoinInfo, []error, error) {
-	if err := r.Check(); err != nil {
-		return "", JoinInfo{}, nil, err
+	members, name, errs, err := attachMembers(r, pids, name)
+	if err != nil {
+		return "", JoinInfo{}, errs, err
 	}
-	var errs []error
-	var add []Placement
-	for _, pid := range pids {
-		m, err := attachable(pid)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		add = append(add, Placement{PID: pid, Member: m})
-	}
-	if len(add) == 0 {
-		return "", JoinInfo{}, errs, errors.New("no process to attach")
-	}
-	if name == "" {
-		name = fmt.Sprintf("rcon-attach-%d-%d", add[0].Member.PID, add[0].Member.Start)
+	add := make([]Placement, len(members))
+	for i, m := range members {
+		add[i] = Placement{PID: m.PID, Member: m}
 	}
 	c, err := sdscope.Connect()
 	if err != nil {
@@ -120,11 +118,8 @@ func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update b
 	if err := c.CheckDelegated(r); err != nil {
 		return "", JoinInfo{}, errs, err
 	}
-	desc := "rcon attach: " + strings.Join(add[0].Member.Command, " ")
-	if len(desc) > 200 {
-		desc = desc[:197] + "..."
-	}
-	_, info, moveErrs, err := JoinScope(c, name, sdscope.RunSlice(slice, name), strings.ToValidUTF8(desc, "?"), r, add, update)
+	desc := sdscope.Description("rcon attach", members[0].Command)
+	_, info, moveErrs, err := JoinScope(c, name, sdscope.RunSlice(slice, name), desc, r, add, update)
 	return name, info, append(errs, moveErrs...), err
 }
 

@@ -18,6 +18,25 @@ func mergeLimits(old, r cgroupfs.Resources) cgroupfs.Resources {
 	return merged.Resources()
 }
 
+// joinLimits is the rule for a joiner's limits asked against a live shared
+// group's have: the group keeps its own (kept, when the asked ones
+// differ) unless update is set, when the asked ones are written over
+// them (updated; refused if the merged CPU quota is below the kernel's
+// minimum). It returns the limits the group is to have.
+func joinLimits(name string, have, asked cgroupfs.Resources, update bool) (limits cgroupfs.Resources, updated, kept bool, err error) {
+	merged := mergeLimits(have, asked)
+	if asked.Empty() || sameLimits(merged, have) {
+		return have, false, false, nil
+	}
+	if !update {
+		return have, false, true, nil
+	}
+	if err := checkMergedQuota(name, &merged); err != nil {
+		return have, false, false, err
+	}
+	return merged, true, false, nil
+}
+
 // sameLimits compares limits as they are recorded.
 func sameLimits(a, b cgroupfs.Resources) bool {
 	ja, _ := json.Marshal(a)

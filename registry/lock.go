@@ -1,12 +1,15 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"rcon/cgroupfs"
 )
 
 // nameLock is the flock on NAME.lock. The file is removed while still
@@ -86,4 +89,28 @@ func sweepLocks() {
 		}
 		f.Close()
 	}
+}
+
+// lockRecord takes name's lock and reads its record: nil when there is
+// none, or when what is there is a half-written one left long ago (it
+// would block the name for ever; removed). On error nothing is held.
+func lockRecord(name string) (*nameLock, *Record, error) {
+	if err := cgroupfs.ValidName(name); err != nil {
+		return nil, nil, err
+	}
+	l, err := lockName(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := readRecord(recordPath(name))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return l, nil, nil
+	case errors.Is(err, errBadRecord) && removeStale(recordPath(name), name, true):
+		return l, nil, nil
+	case err != nil:
+		l.unlock()
+		return nil, nil, fmt.Errorf("state of %s: %w", name, err)
+	}
+	return l, rec, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"rcon/cgroupfs"
+	"rcon/sdscope"
 )
 
 // Shared groups (rcon --shared NAME, rcon attach) are kept for a set of
@@ -85,23 +86,13 @@ func Join(parent, name string, r *cgroupfs.Resources, self Member, update bool) 
 // it now (attach); only those are recorded.
 func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool, move func(*cgroupfs.Group) []Member) (*cgroupfs.Group, JoinInfo, error) {
 	var info JoinInfo
-	if err := cgroupfs.ValidName(name); err != nil {
-		return nil, info, err
-	}
-	l, err := lockName(name)
+	l, rec, err := lockRecord(name)
 	if err != nil {
 		return nil, info, err
 	}
 	defer l.unlock()
-
-	rec, err := readRecord(recordPath(name))
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		rec = nil
-	case errors.Is(err, errBadRecord) && removeStale(recordPath(name), name, true):
-		rec = nil // left half-written long ago; it would block the name for ever
-	case err != nil:
-		return nil, info, fmt.Errorf("state of %s: %w", name, err)
+	case rec == nil:
 	case rec.Driver == DriverSystemd:
 		// Processes are moved into a scope by systemd only
 		// (JoinScope), never by a write of ours into its cgroup.
@@ -166,21 +157,17 @@ func join(parent, name string, r *cgroupfs.Resources, add []Member, update bool,
 		return nil, info, err
 	}
 	info.ParentIgnored, info.Parent = parentIgnored(parent, rec)
-	if !r.Empty() && !sameLimits(mergeLimits(rec.Limits, *r), rec.Limits) {
-		if update {
-			merged := mergeLimits(rec.Limits, *r)
-			if err := checkMergedQuota(name, &merged); err != nil {
-				return nil, info, err
-			}
-			if err := g.Update(&merged); err != nil {
-				return nil, info, fmt.Errorf("update limits of %s: %w", name, err)
-			}
-			rec.Limits, info.Updated = merged, true
-		} else {
-			info.Kept = true
-		}
+	limits, updated, kept, err := joinLimits(name, rec.Limits, *r, update)
+	if err != nil {
+		return nil, info, err
 	}
-	info.Limits = rec.Limits
+	if updated {
+		if err := g.Update(&limits); err != nil {
+			return nil, info, fmt.Errorf("update limits of %s: %w", name, err)
+		}
+		rec.Limits = limits
+	}
+	info.Updated, info.Kept, info.Limits = updated, kept, rec.Limits
 	if move != nil {
 		add = move(g)
 		if len(add) == 0 {
@@ -207,12 +194,22 @@ type LeaveInfo struct {
 	Killed  int  // processes the last member ended before removing it
 }
 
+// kindOf names what a record's group is, for messages.
+func kindOf(rec *Record) string {
+	if rec.Driver == DriverSystemd {
+		return "systemd scope"
+	}
+	return "cgroupfs group"
+}
+
 // Leave removes self from the shared group name. The last live member out
 // ends whatever is still in the group (processes of members that were
-// killed, or that the commands left behind) and removes it. joined are the
-// group's paths as self joined it: a record that names other directories
-// now was rewritten meanwhile and is not acted on.
-func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
+// killed, or that the commands left behind) and removes it: a cgroupfs
+// group itself, a shared scope through c, its manager (which then stops
+// its run slice, without waiting: see EndScope). joined are the group's
+// paths as self joined it: a record that names other directories now was
+// rewritten meanwhile and is not acted on. c is nil for a cgroupfs run.
+func Leave(c *sdscope.Conn, name string, self Owner, joined []string) (LeaveInfo, error) {
 	var info LeaveInfo
 	l, err := lockName(name)
 	if err != nil {
@@ -229,29 +226,37 @@ func Leave(name string, self Owner, joined []string) (LeaveInfo, error) {
 	if !rec.Shared {
 		return info, fmt.Errorf("%s is not a shared group", name)
 	}
+	if (rec.Driver == DriverSystemd) != (c != nil) {
+		return info, fmt.Errorf("%s: %w: it names a %s, not the kind of group this run joined", rec.file, errRecordRefused, kindOf(rec))
+	}
 	if joined != nil && !slices.Equal(rec.Paths, joined) {
 		return info, fmt.Errorf("%s: %w: its paths %v are not those of the group this run joined (%v)", rec.file, errRecordRefused, rec.Paths, joined)
 	}
 	if rec.Members = pruneMembers(rec.Members, &self); len(rec.Members) > 0 {
 		return info, rec.Update()
 	}
-	if !rec.groupExists() {
+	var g *cgroupfs.Group
+	if rec.groupExists() {
+		if g, err = rec.Group(); err != nil {
+			return info, err
+		}
+		defer g.Close()
+		ps, _ := g.Procs()
+		info.Killed = len(ps)
+	}
+	switch {
+	case c != nil:
+		err = EndScope(c, g, rec)
+	case g == nil:
 		rec.Release()
-		return info, nil
+	default:
+		err = Reclaim(g, rec, info.Killed > 0)
 	}
-	g, err := rec.Group()
 	if err != nil {
+		_ = rec.Update() // kept without its dead members, for GC
 		return info, err
 	}
-	defer g.Close()
-	ps, _ := g.Procs()
-	info.Killed = len(ps)
-	if err := Reclaim(g, rec, len(ps) > 0); err != nil {
-		// Kept without its dead members, for GC.
-		rec.Update()
-		return info, err
-	}
-	info.Removed = true
+	info.Removed = g != nil || c != nil
 	return info, nil
 }
 

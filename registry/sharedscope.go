@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -43,26 +42,16 @@ type Placement struct {
 // process that could not be moved; only those moved are members.
 func JoinScope(c *sdscope.Conn, name, slice, desc string, r *cgroupfs.Resources, add []Placement, update bool) (*Record, JoinInfo, []error, error) {
 	var info JoinInfo
-	if err := cgroupfs.ValidName(name); err != nil {
-		return nil, info, nil, err
-	}
 	if len(add) == 0 {
 		return nil, info, nil, errors.New("no process to move")
 	}
-	l, err := lockName(name)
+	l, rec, err := lockRecord(name)
 	if err != nil {
 		return nil, info, nil, err
 	}
 	defer l.unlock()
-
-	rec, err := readRecord(recordPath(name))
 	switch {
-	case errors.Is(err, os.ErrNotExist):
-		rec = nil
-	case errors.Is(err, errBadRecord) && removeStale(recordPath(name), name, true):
-		rec = nil
-	case err != nil:
-		return nil, info, nil, fmt.Errorf("state of %s: %w", name, err)
+	case rec == nil:
 	case rec.Driver != DriverSystemd && rec.Live():
 		return nil, info, nil, fmt.Errorf("%w: %s is a group of rcon's own cgroup directories, not a systemd scope (join it with --driver cgroupfs)", errNameInUse, name)
 	case !rec.Shared && rec.Owner.Alive():
@@ -89,16 +78,9 @@ func JoinScope(c *sdscope.Conn, name, slice, desc string, r *cgroupfs.Resources,
 	limits := *r
 	if rec != nil {
 		rec.Members = pruneMembers(rec.Members, nil)
-		merged := mergeLimits(rec.Limits, *r)
-		differ := !r.Empty() && !sameLimits(merged, rec.Limits)
-		limits = rec.Limits
-		if differ && update {
-			if err := checkMergedQuota(name, &merged); err != nil {
-				return nil, info, nil, err
-			}
-			limits, info.Updated = merged, true
+		if limits, info.Updated, info.Kept, err = joinLimits(name, rec.Limits, *r, update); err != nil {
+			return nil, info, nil, err
 		}
-		info.Kept = differ && !update
 	}
 
 	var errs []error
@@ -199,49 +181,6 @@ func InScope(pid int, dir string) error {
 		}
 	}
 	return fmt.Errorf("systemd made the scope but pid %d is not in it (%s, want %s)", pid, strings.TrimSpace(string(data)), want)
-}
-
-// LeaveScope is Leave for a shared scope: self is dropped, and the last
-// live member out ends what is left in the scope and stops its run slice
-// (which stops the scope), without waiting (see EndScope). joined is the
-// scope's cgroup as self joined it.
-func LeaveScope(c *sdscope.Conn, name string, self Owner, joined []string) (LeaveInfo, error) {
-	var info LeaveInfo
-	l, err := lockName(name)
-	if err != nil {
-		return info, err
-	}
-	defer l.unlock()
-	rec, err := readRecord(recordPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return info, nil
-	}
-	if err != nil {
-		return info, fmt.Errorf("state of %s: %w", name, err)
-	}
-	if !rec.Shared || rec.Driver != DriverSystemd {
-		return info, fmt.Errorf("%s is not a shared scope", name)
-	}
-	if joined != nil && !slices.Equal(rec.Paths, joined) {
-		return info, fmt.Errorf("%s: %w: its paths %v are not those of the scope this run joined (%v)", rec.file, errRecordRefused, rec.Paths, joined)
-	}
-	if rec.Members = pruneMembers(rec.Members, &self); len(rec.Members) > 0 {
-		return info, rec.Update()
-	}
-	var g *cgroupfs.Group
-	if rec.groupExists() {
-		if g, err = rec.Group(); err != nil {
-			return info, err
-		}
-		ps, _ := g.Procs()
-		info.Killed = len(ps)
-	}
-	if err := EndScope(c, g, rec); err != nil {
-		_ = rec.Update() // kept without its members, for GC
-		return info, err
-	}
-	info.Removed = true
-	return info, nil
 }
 
 // PeekSharedScope is the limits and the group of the live shared scope

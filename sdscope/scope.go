@@ -169,6 +169,16 @@ func (c *Conn) Start(unit, slice, desc string, pid int, r *cgroupfs.Resources, s
 	return mgr + slicePath(slice) + "/" + unit, nil
 }
 
+// Description is a scope's Description: who made it (what) and the
+// command line, bounded, as valid UTF-8 (D-Bus strings must be).
+func Description(what string, argv []string) string {
+	d := what + ": " + strings.Join(argv, " ")
+	if len(d) > 200 {
+		d = d[:197] + "..."
+	}
+	return strings.ToValidUTF8(d, "?")
+}
+
 // ErrGone is Attach's error when the unit is not there to join (never
 // made, stopped, or collected by systemd once it emptied).
 var ErrGone = errors.New("the scope is gone")
