@@ -46,6 +46,7 @@ func TestSetAndUpdateBounds(t *testing.T) {
 	needRoot(t)
 	name := fmt.Sprintf("rcontest-bounds-%d", os.Getpid())
 	cleanupGroup(t, name)
+	cleanupGroup(t, name+"-new")
 	file, want := cpuLimitFile()
 	target := exec.Command("sleep", "60")
 	if err := target.Start(); err != nil {
@@ -68,6 +69,9 @@ func TestSetAndUpdateBounds(t *testing.T) {
 		{"set", name, "--cpu", "NaN"},
 		{"set", name, "--pids", "-1"},
 		{"--shared", name, "--update", "--cpu", "1e17", "--", "true"},
+		// attach into the live group, and attach making a new one.
+		{"attach", "--cpu", "1e17", "--name", name, strconv.Itoa(target.Process.Pid)},
+		{"attach", "--cpu", "1e17", "--name", name + "-new", strconv.Itoa(target.Process.Pid)},
 	} {
 		r := rcon(t, args...)
 		if r.Code != 125 || !strings.Contains(r.Stderr, "--cpu") && !strings.Contains(r.Stderr, "--pids") {
@@ -76,5 +80,8 @@ func TestSetAndUpdateBounds(t *testing.T) {
 		if got := readLimit(t, g, file); got != want(30) {
 			t.Errorf("after rcon %v: %s = %q, want %q unchanged", args, file, got, want(30))
 		}
+	}
+	if g := psGroupNamed(t, name+"-new"); g != nil {
+		t.Errorf("a refused attach made group %s: %v", name+"-new", g)
 	}
 }

@@ -92,6 +92,11 @@ func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 		`echo "quota=$(cat $Q)"; ` +
 		cgroupScript() + `echo "after=$G"; ` +
 		`v=$(cat /proc/sys/kernel/domainname); if echo "$v" 2>/dev/null > /proc/sys/kernel/domainname; then echo sysctl=done; else echo sysctl=refused; fi; ` +
+		// Opened for writing and nothing written: no sysrq action
+		// even if the open succeeds (true, not the special builtin :,
+		// whose failed redirection would end sh).
+		`if true 2>/dev/null > /proc/sysrq-trigger; then echo sysrq=done; else echo sysrq=refused; fi; ` +
+		`for p in /proc/bus /proc/fs /proc/irq; do echo "mount$p=$(awk -v p=$p '$5 == p { split($6, o, ","); print o[1] }' /proc/self/mountinfo | tail -n 1)"; done; ` +
 		// The hierarchy mounted afresh in a nested user namespace.
 		`env RCON_TEST_HELPER=nestcg ` + self(t) + `; echo "quota2=$(cat $Q)"`
 	for _, caps := range [][]string{{"--keep", "none"}, {"--user", "root", "--drop", "sys_admin"}, {"--keep", "net_bind_service", "--unshare", "pid"}} {
@@ -111,8 +116,63 @@ func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 		if got["sysctl"] != "refused" {
 			t.Errorf("%v: the command wrote /proc/sys/kernel/domainname:\n%s", caps, r.Stdout)
 		}
+		if got["sysrq"] != "refused" {
+			t.Errorf("%v: the command opened /proc/sysrq-trigger for writing:\n%s", caps, r.Stdout)
+		}
+		for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq"} {
+			// Each is a read-only mount of its own there (its last
+			// mount on that point is what the command sees).
+			if m := got["mount"+p]; m != "ro" {
+				t.Errorf("%v: %s is mounted %q, want ro:\n%s", caps, p, m, r.Stdout)
+			}
+		}
 		if procs, _ := os.ReadFile(filepath.Join(target, "cgroup.procs")); len(procs) > 0 {
 			t.Errorf("%v: processes in the escape group: %s", caps, procs)
+		}
+	}
+}
+
+// Run as another user, the command does not own its group's files: it
+// cannot move itself out of the group or lift its quota.
+func TestOtherUserCannotLeaveOrLiftItsGroup(t *testing.T) {
+	needRoot(t)
+	target := escapeTarget(t)
+	quota := "5000"
+	if cgroupV2() {
+		quota = "5000 100000"
+	}
+	script := cgroupScript() + `echo "before=$G"; ` +
+		`if echo $$ 2>/dev/null > ` + target + `/$PROCS; then echo move=done; else echo move=refused; fi; ` +
+		`if echo $LIFT 2>/dev/null > $Q; then echo lift=done; else echo lift=refused; fi; ` +
+		`echo "quota=$(cat $Q)"; ` +
+		cgroupScript() + `echo "after=$G"`
+	r := rcon(t, "--cpu", "5", "--user", "nobody", "--", "sh", "-c", script)
+	mustOK(t, r)
+	got := outputLines(r.Stdout)
+	if got["move"] != "refused" || got["after"] != got["before"] || got["before"] == "" {
+		t.Errorf("the command moved itself out of its group (%s -> %s):\n%s", got["before"], got["after"], r.Stdout)
+	}
+	if got["lift"] != "refused" || got["quota"] != quota {
+		t.Errorf("the command lifted its own quota (now %q, want %q):\n%s", got["quota"], quota, r.Stdout)
+	}
+}
+
+// capcon --keep none as root: the same read-only /sys and /proc entries
+// as rcon's (docs/SECURITY.md item 1), though capcon makes no group.
+func TestCapconKeepNoneAsRootGetsReadOnlySys(t *testing.T) {
+	needRoot(t)
+	script := `v=$(cat /proc/sys/kernel/domainname); if echo "$v" 2>/dev/null > /proc/sys/kernel/domainname; then echo sysctl=done; else echo sysctl=refused; fi; ` +
+		`if true 2>/dev/null > /proc/sysrq-trigger; then echo sysrq=done; else echo sysrq=refused; fi; ` +
+		`for p in /sys /proc/sys; do echo "mount$p=$(awk -v p=$p '$5 == p { split($6, o, ","); print o[1] }' /proc/self/mountinfo | tail -n 1)"; done`
+	r := capcon(t, "--keep", "none", "--", "sh", "-c", script)
+	mustOK(t, r)
+	got := outputLines(r.Stdout)
+	if got["sysctl"] != "refused" || got["sysrq"] != "refused" {
+		t.Errorf("capcon --keep none: a sysctl or /proc/sysrq-trigger was writable:\n%s", r.Stdout)
+	}
+	for _, p := range []string{"/sys", "/proc/sys"} {
+		if got["mount"+p] != "ro" {
+			t.Errorf("capcon --keep none: %s is mounted %q, want ro:\n%s", p, got["mount"+p], r.Stdout)
 		}
 	}
 }
