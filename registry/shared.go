@@ -237,9 +237,15 @@ func Leave(c *sdscope.Conn, name string, self Owner, joined []string) (LeaveInfo
 	}
 	var g *cgroupfs.Group
 	if rec.groupExists() {
-		if g, err = rec.Group(); err != nil {
+		// A scope may be removed by systemd between the two looks (it
+		// empties as its last command exits): gone, it holds nothing.
+		if g, err = rec.Group(); errors.Is(err, os.ErrNotExist) {
+			g = nil
+		} else if err != nil {
 			return info, err
 		}
+	}
+	if g != nil {
 		defer g.Close()
 		ps, _ := g.Procs()
 		info.Killed = len(ps)
