@@ -478,31 +478,75 @@ func TestSystemdFit(t *testing.T) {
 // sockets are hidden from it. (The attack itself, run from inside.)
 func TestSystemdSandboxedCommandCannotReachTheManager(t *testing.T) {
 	needSystemd(t)
-	// From inside: lift the scope's quota through systemd, and start a
-	// unit of its own outside the group.
+	// From inside: lift the scope's quota through systemd, start a unit
+	// of its own outside the group, and count the sockets it was given
+	// (rcon's D-Bus connection and the hold socket are close-on-exec).
 	script := `u=$(sed -n 's|^0::.*/||p' /proc/self/cgroup); d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
 if systemctl $SCOPE set-property --runtime "$u" CPUQuota= MemoryMax=infinity 2>/dev/null; then echo lift=done; else echo lift=refused; fi
 echo "cpu=$(cat $d/cpu.max 2>/dev/null)"
-if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo unit=done; else echo unit=refused; fi`
+if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo unit=done; else echo unit=refused; fi
+n=0; for f in /proc/self/fd/*; do case $(readlink $f) in socket:*) n=$((n+1));; esac; done; echo "sockets=$n"`
 	args := []string{"--keep", "none", "--cpu", "5", "--mem", "64M"}
 	want := "cpu=5000 100000"
+	busVar, bus := "DBUS_SYSTEM_BUS_ADDRESS", "/run/dbus/system_bus_socket"
 	if os.Geteuid() != 0 {
 		// The cgi-tenant's shape: cgroupfs hidden in the command's own
 		// namespaces, so rcon promises its limits hold.
 		args = []string{"--unshare", "user,mount,pid", "--tmpfs", "/sys/fs/cgroup", "--keep", "none", "--cpu", "5", "--mem", "64M"}
 		want = "cpu=" // cgroupfs is hidden from it: nothing to read
+		busVar, bus = "DBUS_SESSION_BUS_ADDRESS", os.Getenv("XDG_RUNTIME_DIR")+"/bus"
 	}
-	r := rcon(t, append(args, "--", "env", "SCOPE="+scopeFlag(), "sh", "-c", script)...)
-	if r.Code != 0 {
-		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	// The bus under another name (a hard link: the same socket), named by
+	// the environment: rcon must hide what its environment names too.
+	other := filepath.Join(filepath.Dir(bus), fmt.Sprintf("rcontest-bus-%d", os.Getpid()))
+	if err := os.Link(bus, other); err != nil {
+		t.Fatalf("link the bus socket: %v", err)
 	}
-	got := outputLines(r.Stdout)
-	if got["lift"] != "refused" || !strings.Contains(r.Stdout, want+"\n") {
-		t.Errorf("the command lifted its scope's limits through systemd:\n%s", r.Stdout)
+	t.Cleanup(func() { os.Remove(other) })
+	cases := []struct {
+		name string
+		args []string
+		env  string
+	}{
+		{name: "own scope"},
+		// One run for both (each refused systemctl waits some 4 s in
+		// the VM before it gives up).
+		{name: "shared scope, bus named by the environment", args: []string{"--shared", "sdattack"}, env: "unix:path=" + other},
 	}
-	if got["unit"] != "refused" {
-		t.Errorf("the command started a unit of its own outside its group:\n%s", r.Stdout)
+	if os.Geteuid() == 0 {
+		// As the user, cgroupfs has no group to give limits in.
+		cases = append(cases, struct {
+			name string
+			args []string
+			env  string
+		}{name: "cgroupfs driver", args: []string{"--driver", "cgroupfs"}})
 	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.env != "" {
+				t.Setenv(busVar, c.env)
+			}
+			a := append(append(append([]string(nil), args...), c.args...), "--", "env", "SCOPE="+scopeFlag())
+			if c.env != "" {
+				a = append(a, busVar+"="+c.env)
+			}
+			r := rcon(t, append(a, "sh", "-c", script)...)
+			if r.Code != 0 {
+				t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+			}
+			got := outputLines(r.Stdout)
+			if got["lift"] != "refused" || !strings.Contains(r.Stdout, want+"\n") {
+				t.Errorf("the command lifted its scope's limits through systemd:\n%s", r.Stdout)
+			}
+			if got["unit"] != "refused" {
+				t.Errorf("the command started a unit of its own outside its group:\n%s", r.Stdout)
+			}
+			if got["sockets"] != "0" {
+				t.Errorf("the command was given %s socket(s):\n%s", got["sockets"], r.Stdout)
+			}
+		})
+	}
+	noScopesLeft(t)
 }
 
 // cgroupOf is the unified-hierarchy cgroup directory of pid.
