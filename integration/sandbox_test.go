@@ -43,6 +43,17 @@ func ownCPUGroup(t *testing.T) string {
 	return filepath.Join(root, own["cpu"])
 }
 
+// escapeScript is what a command runs to leave its group for target and
+// lift its CPU quota (a --cpu 5 run's), printing before=, move=, lift=,
+// quota= and after= lines (outputLines).
+func escapeScript(target string) string {
+	return cgroupScript() + `echo "before=$G"; ` +
+		`if echo $$ 2>/dev/null > ` + target + `/$PROCS; then echo move=done; else echo move=refused; fi; ` +
+		`if echo $LIFT 2>/dev/null > $Q; then echo lift=done; else echo lift=refused; fi; ` +
+		`echo "quota=$(cat $Q)"; ` +
+		cgroupScript() + `echo "after=$G"`
+}
+
 // escapeTarget makes an empty group beneath the test's own for a command
 // to try to move itself into, and removes it when the test ends.
 func escapeTarget(t *testing.T) string {
@@ -81,16 +92,11 @@ func outputLines(out string) map[string]string {
 // lift its quota, or write /proc/sys.
 func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 	needRoot(t)
-	target := escapeTarget(t)
-	quota := "5000"
+	target, quota := escapeTarget(t), "5000"
 	if cgroupV2() {
 		quota = "5000 100000"
 	}
-	script := cgroupScript() + `echo "before=$G"; ` +
-		`if echo $$ 2>/dev/null > ` + target + `/$PROCS; then echo move=done; else echo move=refused; fi; ` +
-		`if echo $LIFT 2>/dev/null > $Q; then echo lift=done; else echo lift=refused; fi; ` +
-		`echo "quota=$(cat $Q)"; ` +
-		cgroupScript() + `echo "after=$G"; ` +
+	script := escapeScript(target) + `; ` +
 		`v=$(cat /proc/sys/kernel/domainname); if echo "$v" 2>/dev/null > /proc/sys/kernel/domainname; then echo sysctl=done; else echo sysctl=refused; fi; ` +
 		// Opened for writing and nothing written: no sysrq action
 		// even if the open succeeds (true, not the special builtin :,
@@ -136,16 +142,11 @@ func TestSandboxRootWithoutSysAdminKeepsItsLimits(t *testing.T) {
 // cannot move itself out of the group or lift its quota.
 func TestOtherUserCannotLeaveOrLiftItsGroup(t *testing.T) {
 	needRoot(t)
-	target := escapeTarget(t)
-	quota := "5000"
+	target, quota := escapeTarget(t), "5000"
 	if cgroupV2() {
 		quota = "5000 100000"
 	}
-	script := cgroupScript() + `echo "before=$G"; ` +
-		`if echo $$ 2>/dev/null > ` + target + `/$PROCS; then echo move=done; else echo move=refused; fi; ` +
-		`if echo $LIFT 2>/dev/null > $Q; then echo lift=done; else echo lift=refused; fi; ` +
-		`echo "quota=$(cat $Q)"; ` +
-		cgroupScript() + `echo "after=$G"`
+	script := escapeScript(target)
 	r := rcon(t, "--cpu", "5", "--user", "nobody", "--", "sh", "-c", script)
 	mustOK(t, r)
 	got := outputLines(r.Stdout)
