@@ -69,7 +69,7 @@ test-systemd:
 	testvm/test-vm.sh systemd
 
 # Only the systemd driver's own tests (integration/systemd_test.go), as
-# root and as the lingering user: about 40 s once the image is cached.
+# root and as the lingering user: about 80 s once the image is cached.
 test-systemd-backend:
 	TESTVM_TEST_ARGS="-test.run Systemd" testvm/test-vm.sh systemd
 
