@@ -33,6 +33,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
+
+	"rcon/procfs"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,6 +64,16 @@ func MaybeHold() {
 
 // holdMain: args are [name, path, argv...].
 func holdMain(v string, args []string) int {
+	// First, before anything can wait: the held process has the
+	// command's credentials and is not in its scope yet, so a process of
+	// that uid could ptrace it and make it fork outside every group.
+	// Undumpable, it cannot be attached to (but by CAP_SYS_PTRACE); the
+	// execve of the command makes it dumpable again. What could attach
+	// before this line (Go's start-up) rcon finds in checkAlone.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "rcon: held start: prctl(PR_SET_DUMPABLE): %v\n", err)
+		return ExitFailure
+	}
 	fd, err := strconv.Atoi(v)
 	var st unix.Stat_t
 	if err != nil || fd < 3 || unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK || len(args) < 3 {
@@ -95,6 +108,100 @@ func holdMain(v string, args []string) int {
 // held is rcon's end of a held start.
 type held struct {
 	parent, child int // socket ends; child is closed once it started
+	// rcon is a child subreaper while the start is held (see guard), so
+	// that whatever the held process was made to fork stays in reach.
+	guarded, wasSubreaper bool
+	inherited             map[int]bool // rcon's children from before (inheritedChildren)
+}
+
+// guard makes rcon a child subreaper until unguard: an orphan of
+// anything the held process forks comes to rcon, not to the host's init,
+// where checkAlone finds it.
+func (h *held) guard() error {
+	var v int32
+	if err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_GET_CHILD_SUBREAPER): %w", err)
+	}
+	h.wasSubreaper = v != 0
+	h.inherited = inheritedChildren()
+	if !h.wasSubreaper {
+		if err := becomeSubreaper(); err != nil {
+			return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+		}
+	}
+	h.guarded = true
+	return nil
+}
+
+// unguard ends guard. From then on the held process is in its scope, and
+// so is everything it forks.
+func (h *held) unguard() {
+	if h.guarded && !h.wasSubreaper {
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	}
+	h.guarded = false
+}
+
+// checkAlone tells whether the held process pid, now in its scope, is
+// still only what rcon started: not traced (but by whoever traces rcon:
+// strace -f), undumpable, and with no process made of it outside the
+// scope. Such a process would be a child of the held one (alive or a
+// zombie: it reaps nothing), or, once its parent died, rcon's (the
+// subreaper). The held process's children are read before rcon's, so an
+// orphan moving from one list to the other between the reads is in the
+// second. The trace is checked before and after: an attach in between
+// needs a dumpable process, which the first check excludes.
+func (h *held) checkAlone(pid int) error {
+	if err := untraced(pid); err != nil {
+		return err
+	}
+	proc, err := os.Open("/proc")
+	if err != nil {
+		return fmt.Errorf("check the held start: %w", err)
+	}
+	defer proc.Close()
+	if kids := childrenOf(proc, pid); len(kids) > 0 {
+		return fmt.Errorf("the held start (pid %d) has child processes it never made (%v): something took it over before its scope held it; refusing to run the command", pid, kids)
+	}
+	keep := map[int]bool{pid: true}
+	for k := range h.inherited {
+		keep[k] = true
+	}
+	if strays := ours(children(proc), keep); len(strays) > 0 {
+		return fmt.Errorf("processes came from the held start (pid %d) outside its scope (%v): something took it over; refusing to run the command", pid, strays)
+	}
+	return untraced(pid)
+}
+
+// untraced: pid is traced by nobody but rcon's own tracer, and is
+// undumpable, so that its uid cannot attach to it (CAP_SYS_PTRACE over
+// it can, root or its user namespace's owner: they could anyway). An
+// undumpable process's /proc files belong to the uid its user
+// namespace's root maps to (0 without one); where that is its own uid
+// (uid 0, or a user mapped to root inside), dumpability cannot be read
+// there and only the trace is checked.
+func untraced(pid int) error {
+	p := strconv.Itoa(pid)
+	tracer, euid, err := procfs.TracerPid(p)
+	if err != nil {
+		return fmt.Errorf("check the held start: %w", err)
+	}
+	own, _, err := procfs.TracerPid("self")
+	if err != nil {
+		return fmt.Errorf("check the held start: %w", err)
+	}
+	if tracer != 0 && tracer != own {
+		return fmt.Errorf("the held start (pid %d) is being traced by pid %d; refusing to run the command", pid, tracer)
+	}
+	if euid == procfs.RootOf(p) {
+		return nil
+	}
+	if owner, err := procfs.DumpOwner(pid); err != nil {
+		return fmt.Errorf("check the held start: %w", err)
+	} else if owner == euid {
+		return fmt.Errorf("the held start (pid %d) was made dumpable again; refusing to run the command", pid)
+	}
+	return nil
 }
 
 // holdCmd turns st.cmd into a held start of itself. The child's end of

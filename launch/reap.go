@@ -139,8 +139,10 @@ func reapExited(seen func(pid int, w unix.WaitStatus)) int {
 // files where the kernel has them (CONFIG_PROC_CHILDREN, not on every
 // kernel: this project's host lacks it), else by the parent pid of every
 // process in /proc.
-func children(proc *os.File) []int {
-	self := os.Getpid()
+func children(proc *os.File) []int { return childrenOf(proc, os.Getpid()) }
+
+// childrenOf lists the children of process pid, as children does.
+func childrenOf(proc *os.File, self int) []int {
 	if !noChildrenFiles.Load() {
 		pids, err := childrenFiles(proc, self)
 		if err == nil {

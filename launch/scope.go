@@ -111,13 +111,20 @@ func (s *job) startScope(st *steps) error {
 		return fail(ExitFailure, "%v", err)
 	}
 	defer h.close()
+	if err := h.guard(); err != nil {
+		return fail(ExitFailure, "%v", err)
+	}
+	defer h.unguard()
 	err = startIn(st.cmd, nil, &st.plan)
 	h.started()
 	if err != nil {
 		return startFailure(s.Argv[0], st.cmd, err)
 	}
 	abort := func(err error) error {
+		// What the held process was made to fork ends with it (guard
+		// made rcon their subreaper); the held one is reaped here too.
 		_ = st.cmd.Process.Kill()
+		endDescendants(nil, h.inherited)
 		_ = st.cmd.Wait()
 		return fail(ExitFailure, "%v", err)
 	}
@@ -167,6 +174,10 @@ func (s *job) startScope(st *steps) error {
 	if rg.shared != "" {
 		rg.oom0 = rg.acct.OOMKills()
 	}
+	if err := h.checkAlone(pid); err != nil {
+		return abort(err)
+	}
+	h.unguard()
 	if err := h.release(); err != nil {
 		return abort(err)
 	}

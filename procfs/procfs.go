@@ -63,21 +63,46 @@ func Parent(pid int) (int, error) {
 	return strconv.Atoi(f[1])
 }
 
-// NSpid reads the NSpid line of /proc/PID/status (pid is a number or
-// "self"): the process's pid in each pid namespace from that of /proc
-// down to its own. Nil on kernels before 4.1, which have no such line.
-func NSpid(pid string) ([]string, error) {
+// statusLine reads the fields of one line of /proc/PID/status (pid is a
+// number or "self"); nil when the kernel has no such line.
+func statusLine(pid, key string) ([]string, error) {
 	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return nil, err
 	}
-	var nspid []string
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			nspid = strings.Fields(v)
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.Fields(v), nil
 		}
 	}
-	return nspid, nil
+	return nil, nil
+}
+
+// NSpid reads the NSpid line of /proc/PID/status (pid is a number or
+// "self"): the process's pid in each pid namespace from that of /proc
+// down to its own. Nil on kernels before 4.1, which have no such line.
+func NSpid(pid string) ([]string, error) {
+	return statusLine(pid, "NSpid")
+}
+
+// TracerPid is the pid of the process ptracing pid (0: none), and its
+// effective uid (Uid line of /proc/PID/status).
+func TracerPid(pid string) (tracer, euid int, err error) {
+	t, err := statusLine(pid, "TracerPid")
+	if err != nil {
+		return 0, 0, err
+	}
+	u, err := statusLine(pid, "Uid")
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(t) != 1 || len(u) < 2 {
+		return 0, 0, fmt.Errorf("/proc/%s/status: malformed", pid)
+	}
+	if tracer, err = strconv.Atoi(t[0]); err == nil {
+		euid, err = strconv.Atoi(u[1])
+	}
+	return tracer, euid, err
 }
 
 // PidNS is the inode of the pid namespace of a process (pid is a number
@@ -90,14 +115,49 @@ func PidNS(pid string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// UID is the uid that owns a process's /proc directory: its effective uid
-// (unless it made itself undumpable).
+// UID is the uid that owns a process's /proc directory: its effective
+// uid, dumpable or not (the kernel keeps that for ps).
 func UID(pid int) (int, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
 		return 0, err
 	}
 	return int(st.Uid), nil
+}
+
+// DumpOwner is the uid that owns the files in a process's /proc
+// directory: its effective uid while it is dumpable, else the uid its
+// user namespace's root maps to (RootOf).
+func DumpOwner(pid int) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/stat", &st); err != nil {
+		return 0, err
+	}
+	return int(st.Uid), nil
+}
+
+// RootOf is the uid (in the reader's user namespace) that uid 0 of pid's
+// user namespace maps to: 0 without a user namespace, or when its root is
+// unmapped, as the kernel counts it for an undumpable process's /proc
+// directory. uid_map is readable by anyone, undumpable or not.
+func RootOf(pid string) int {
+	data, err := os.ReadFile("/proc/" + pid + "/uid_map")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		in, e1 := strconv.ParseUint(f[0], 10, 32)
+		out, e2 := strconv.ParseUint(f[1], 10, 32)
+		n, e3 := strconv.ParseUint(f[2], 10, 32)
+		if e1 == nil && e2 == nil && e3 == nil && in == 0 && n > 0 {
+			return int(out)
+		}
+	}
+	return 0
 }
 
 // Cmdline reads a process's arguments.
