@@ -157,7 +157,16 @@ func setScopeLimitsVia(c *sdscope.Conn, rec *Record, merged *cgroupfs.Resources,
 		return err
 	}
 	if err := sdscope.Verify(rec.Paths[0], merged); err != nil {
-		return errors.New(err.Error() + " (systemd accepted the change but it does not hold)")
+		// The record keeps the old limits: the scope gets them back, or
+		// the record, systemd and the files would each say another thing.
+		msg := err.Error() + " (systemd accepted the change but it does not hold"
+		if rerr := c.RestoreLimits(rec.Unit, &rec.Limits, &delta); rerr != nil {
+			return fmt.Errorf("%s; and the old limits could not be put back: %w)", msg, rerr)
+		}
+		if rerr := sdscope.Verify(rec.Paths[0], &rec.Limits); rerr != nil {
+			return fmt.Errorf("%s; the old limits were put back, but: %w)", msg, rerr)
+		}
+		return errors.New(msg + "; the old limits are back)")
 	}
 	return nil
 }

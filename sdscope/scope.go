@@ -21,6 +21,10 @@ import (
 // quotaPerSec is systemd's CPUQuotaPerSecUSec for pct percent of a CPU.
 func quotaPerSec(pct float64) uint64 { return uint64(math.Round(pct * 10000)) }
 
+// ioProp is systemd's property for each kind of block-I/O limit.
+var ioProp = map[cgroupfs.IOKind]string{cgroupfs.ReadBPS: "IOReadBandwidthMax", cgroupfs.WriteBPS: "IOWriteBandwidthMax",
+	cgroupfs.ReadIOPS: "IOReadIOPSMax", cgroupfs.WriteIOPS: "IOWriteIOPSMax"}
+
 // limitProps are the unit properties of r (limits only).
 func limitProps(r *cgroupfs.Resources) []sd.Property {
 	var p []sd.Property
@@ -55,8 +59,6 @@ func limitProps(r *cgroupfs.Resources) []sd.Property {
 		Path string
 		Rate uint64
 	}
-	io := map[cgroupfs.IOKind]string{cgroupfs.ReadBPS: "IOReadBandwidthMax", cgroupfs.WriteBPS: "IOWriteBandwidthMax",
-		cgroupfs.ReadIOPS: "IOReadIOPSMax", cgroupfs.WriteIOPS: "IOWriteIOPSMax"}
 	for _, kind := range []cgroupfs.IOKind{cgroupfs.ReadBPS, cgroupfs.WriteBPS, cgroupfs.ReadIOPS, cgroupfs.WriteIOPS} {
 		var v []devRate
 		for _, l := range r.IO {
@@ -65,7 +67,84 @@ func limitProps(r *cgroupfs.Resources) []sd.Property {
 			}
 		}
 		if len(v) > 0 {
-			add(io[kind], v)
+			add(ioProp[kind], v)
+		}
+	}
+	return p
+}
+
+// restoreProps are the unit properties that put back old's value of
+// every limit changed sets (the delta of a change that did not hold), and
+// lift a limit old did not have: systemd's "infinity" (the maximum
+// uint64) for a limit, its default for CPUWeight and CPUQuotaPeriodUSec,
+// no mask for AllowedCPUs.
+func restoreProps(old, changed *cgroupfs.Resources) []sd.Property {
+	var p []sd.Property
+	add := func(name string, v any) { p = append(p, sd.Property{Name: name, Value: dbus.MakeVariant(v)}) }
+	unset := uint64(math.MaxUint64)
+	or := func(v int64) uint64 {
+		if v > 0 {
+			return uint64(v)
+		}
+		return unset
+	}
+	if changed.CPUPercent > 0 || changed.CPUPeriod > 0 {
+		q, per := unset, unset
+		if old.CPUPercent > 0 {
+			q = quotaPerSec(old.CPUPercent)
+			if old.CPUPeriod > 0 {
+				per = old.CPUPeriod
+			}
+		}
+		add("CPUQuotaPerSecUSec", q)
+		add("CPUQuotaPeriodUSec", per)
+	}
+	if changed.CPUWeight > 0 {
+		add("CPUWeight", or(int64(old.CPUWeight)))
+	}
+	if changed.Cpuset != "" {
+		mask := []byte{}
+		if m, err := cpuMask(old.Cpuset); err == nil && old.Cpuset != "" {
+			mask = m
+		}
+		add("AllowedCPUs", mask)
+	}
+	if changed.Mem > 0 {
+		add("MemoryMax", or(old.Mem))
+	}
+	if changed.MemHigh > 0 {
+		add("MemoryHigh", or(old.MemHigh))
+	}
+	if changed.SwapSet {
+		v := unset
+		if old.SwapSet {
+			v = uint64(old.Swap)
+		}
+		add("MemorySwapMax", v)
+	}
+	if changed.Pids > 0 {
+		add("TasksMax", or(old.Pids))
+	}
+	type devRate struct {
+		Path string
+		Rate uint64
+	}
+	for _, kind := range []cgroupfs.IOKind{cgroupfs.ReadBPS, cgroupfs.WriteBPS, cgroupfs.ReadIOPS, cgroupfs.WriteIOPS} {
+		var v []devRate
+		for _, l := range changed.IO {
+			if l.Kind != kind {
+				continue
+			}
+			rate := unset
+			for _, o := range old.IO {
+				if o.Kind == kind && o.Major == l.Major && o.Minor == l.Minor {
+					rate = o.Rate
+				}
+			}
+			v = append(v, devRate{fmt.Sprintf("/dev/block/%d:%d", l.Major, l.Minor), rate})
+		}
+		if len(v) > 0 {
+			add(ioProp[kind], v)
 		}
 	}
 	return p
@@ -314,6 +393,20 @@ func (c *Conn) SetLimits(unit string, r *cgroupfs.Resources) error {
 	}
 	if err := c.c.SetUnitPropertiesContext(context.Background(), unit, true, props...); err != nil {
 		return fmt.Errorf("systemd (%s manager): set properties of %s: %w", c.Manager, unit, err)
+	}
+	return nil
+}
+
+// RestoreLimits undoes a SetLimits of changed whose read-back failed:
+// old's values go back (runtime, as SetLimits), so that the scope, the
+// record and systemd's view agree again.
+func (c *Conn) RestoreLimits(unit string, old, changed *cgroupfs.Resources) error {
+	props := restoreProps(old, changed)
+	if len(props) == 0 {
+		return nil
+	}
+	if err := c.c.SetUnitPropertiesContext(context.Background(), unit, true, props...); err != nil {
+		return fmt.Errorf("systemd (%s manager): put back the properties of %s: %w", c.Manager, unit, err)
 	}
 	return nil
 }

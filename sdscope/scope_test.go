@@ -2,6 +2,7 @@ package sdscope
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,34 @@ func TestLimitProps(t *testing.T) {
 	}
 	if p := limitProps(&cgroupfs.Resources{}); len(p) != 0 {
 		t.Errorf("no limits gave %v", p)
+	}
+}
+
+// TestRestoreProps: a change that did not hold is undone field by field:
+// what the old limits had comes back, what they lacked is lifted, and
+// nothing the change left alone is sent.
+func TestRestoreProps(t *testing.T) {
+	old := &cgroupfs.Resources{CPUPercent: 30, Mem: 200 << 20, IO: []cgroupfs.IOLimit{{Major: 8, Minor: 0, Kind: cgroupfs.ReadBPS, Rate: 5 << 20}}}
+	changed := &cgroupfs.Resources{CPUPercent: 20, CPUPeriod: 50000, CPUWeight: 7, Cpuset: "1", Mem: 100 << 20, MemHigh: 80 << 20,
+		SwapSet: true, Pids: 50, IO: []cgroupfs.IOLimit{{Major: 8, Minor: 0, Kind: cgroupfs.ReadBPS, Rate: 1 << 20}, {Major: 8, Minor: 16, Kind: cgroupfs.ReadBPS, Rate: 1 << 20}}}
+	inf := fmt.Sprint(uint64(math.MaxUint64))
+	got := map[string]string{}
+	for _, p := range restoreProps(old, changed) {
+		got[p.Name] = fmt.Sprint(p.Value.Value())
+	}
+	want := map[string]string{"CPUQuotaPerSecUSec": "300000", "CPUQuotaPeriodUSec": inf, "CPUWeight": inf,
+		"AllowedCPUs": "[]", "MemoryMax": "209715200", "MemoryHigh": inf, "MemorySwapMax": inf, "TasksMax": inf,
+		"IOReadBandwidthMax": "[{/dev/block/8:0 5242880} {/dev/block/8:16 " + inf + "}]"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("properties %v, want the keys of %v", got, want)
+	}
+	if p := restoreProps(old, &cgroupfs.Resources{Pids: 9}); len(p) != 1 || p[0].Name != "TasksMax" {
+		t.Errorf("a change of pids alone is undone by %v", p)
 	}
 }
 
