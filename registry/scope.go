@@ -37,7 +37,7 @@ func SetScopePath(rec *Record, dir string) error {
 }
 
 // ReclaimScope is how a scope of rcon's goes away: what is left in g is
-// ended (kill), the scope is stopped (systemd removes an empty scope by
+// ended (kill), the scope and its run slice are stopped (systemd removes an empty scope by
 // itself too; stopping one that is gone is no error), and the record is
 // released only once the unit is gone.
 func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) error {
@@ -52,7 +52,7 @@ func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) er
 	if err := c.Stop(rec.Unit); err != nil {
 		return err
 	}
-	if err := c.Stop(rec.Slice); err != nil {
+	if err := c.StopRunSlice(rec.Slice, rec.Unit, true); err != nil {
 		return err
 	}
 	rec.Release()
@@ -76,7 +76,7 @@ func EndScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record) error {
 			return err
 		}
 	}
-	if err := c.StopAsync(rec.Slice); err != nil {
+	if err := c.StopRunSlice(rec.Slice, rec.Unit, false); err != nil {
 		return err
 	}
 	rec.Release()
@@ -98,7 +98,7 @@ func collectScope(rec *Record, kill bool) (int, error) {
 	if !c.Exists(rec.Unit) {
 		// Never made, or systemd collected it (empty): what may be left
 		// is its run slice.
-		if err := c.Stop(rec.Slice); err != nil {
+		if err := c.StopRunSlice(rec.Slice, rec.Unit, true); err != nil {
 			return 0, err
 		}
 		rec.Release()

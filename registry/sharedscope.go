@@ -143,7 +143,9 @@ func JoinScope(c *sdscope.Conn, name, slice, desc string, r *cgroupfs.Resources,
 		}
 		if err != nil {
 			if len(rec.Members) == 0 {
-				_ = c.Stop(rec.Unit)
+				// Its run slice too: the record goes, so nothing
+				// else would stop it.
+				_ = c.StopRunSlice(rec.Slice, rec.Unit, true)
 				rec.Release()
 			}
 			return nil, info, errs, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -359,6 +360,47 @@ func (c *Conn) Stop(unit string) error {
 		return fmt.Errorf("systemd (%s manager): %s still loaded after stop", c.Manager, unit)
 	}
 	return nil
+}
+
+// StopRunSlice is how a run slice (see RunSlice) is stopped with unit,
+// its scope: the slice, which stops the scope in it too, unless the slice
+// holds a cgroup other than unit's. A slice of that name is then not
+// rcon's alone (`--slice system.slice --name getty` names
+// system-getty.slice, the getty units' own; a rewritten record may name
+// one too), and only unit is stopped. wait: as Stop, else as StopAsync.
+// A unit started into the slice between the look and the stop is not
+// seen: the look is for a slice that was someone else's before the run.
+func (c *Conn) StopRunSlice(slice, unit string, wait bool) error {
+	stop := c.StopAsync
+	if wait {
+		stop = c.Stop
+	}
+	if c.sliceHoldsOthers(slice, unit) {
+		return stop(unit)
+	}
+	return stop(slice)
+}
+
+// sliceHoldsOthers tells whether slice's cgroup has a child other than
+// unit's (or cannot be read: then the slice is kept, to be safe).
+func (c *Conn) sliceHoldsOthers(slice, unit string) bool {
+	mgr, err := c.ManagerCgroup()
+	if err != nil || slicePath(slice) == "" {
+		return true
+	}
+	ents, err := os.ReadDir(mgr + slicePath(slice))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false // no cgroup: nothing runs in it
+	}
+	if err != nil {
+		return true
+	}
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != unit {
+			return true
+		}
+	}
+	return false
 }
 
 // Exists reports whether unit is loaded (active, or anything but
