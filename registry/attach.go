@@ -102,13 +102,14 @@ func move(g *cgroupfs.Group, m Member) error {
 // none), through systemd; a live single run's scope is not joined (its
 // end would not be theirs to share). It returns the group's name.
 func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update bool) (string, JoinInfo, []error, error) {
+	// systemd takes pids in its own pid namespace: from below it, the
+	// pids looked up here would name other processes there.
+	if why := sdscope.PidNSProblem(); why != "" {
+		return "", JoinInfo{}, nil, fmt.Errorf("the systemd driver cannot be used here: %s (use --driver cgroupfs)", why)
+	}
 	members, name, errs, err := attachMembers(r, pids, name)
 	if err != nil {
 		return "", JoinInfo{}, errs, err
-	}
-	add := make([]Placement, len(members))
-	for i, m := range members {
-		add[i] = Placement{PID: m.PID, Member: m}
 	}
 	c, err := sdscope.Connect()
 	if err != nil {
@@ -117,6 +118,20 @@ func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update b
 	defer c.Close()
 	if err := c.CheckDelegated(r); err != nil {
 		return "", JoinInfo{}, errs, err
+	}
+	// Looked at again after the D-Bus round trips, as move does for
+	// cgroupfs: a process that exited since may have left its pid to
+	// another, which systemd would move.
+	var add []Placement
+	for _, m := range members {
+		if !m.Alive() {
+			errs = append(errs, fmt.Errorf("pid %d: exited", m.PID))
+			continue
+		}
+		add = append(add, Placement{PID: m.PID, Member: m})
+	}
+	if len(add) == 0 {
+		return "", JoinInfo{}, errs, errors.New("no process was moved")
 	}
 	desc := sdscope.Description("rcon attach", members[0].Command)
 	_, info, moveErrs, err := JoinScope(c, name, sdscope.RunSlice(slice, name), desc, r, add, update)
