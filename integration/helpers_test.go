@@ -238,6 +238,8 @@ func runHelper(name string, args []string) int {
 			}
 		}
 		time.Sleep(time.Duration(arg(1) * float64(time.Second)))
+	case "ptrace-fork":
+		return ptraceFork(time.Duration(arg(0) * float64(time.Second)))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
