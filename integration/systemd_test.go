@@ -479,20 +479,23 @@ func TestSystemdFit(t *testing.T) {
 func TestSystemdSandboxedCommandCannotReachTheManager(t *testing.T) {
 	needSystemd(t)
 	// From inside: lift the scope's quota through systemd, start a unit
-	// of its own outside the group, and count the sockets it was given
-	// (rcon's D-Bus connection and the hold socket are close-on-exec).
+	// of its own outside the group (both at once), and count the sockets
+	// it was given (rcon's D-Bus connection and the hold socket are
+	// close-on-exec). The quota is one to see lifted, not a tight one:
+	// systemctl's start-up alone is some seconds of the VM's emulated CPU.
 	script := `u=$(sed -n 's|^0::.*/||p' /proc/self/cgroup); d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
-if systemctl $SCOPE set-property --runtime "$u" CPUQuota= MemoryMax=infinity 2>/dev/null; then echo lift=done; else echo lift=refused; fi
+{ if systemctl $SCOPE set-property --runtime "$u" CPUQuota= MemoryMax=infinity 2>/dev/null; then echo lift=done; else echo lift=refused; fi; } &
+{ if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo unit=done; else echo unit=refused; fi; } &
+wait
 echo "cpu=$(cat $d/cpu.max 2>/dev/null)"
-if systemd-run $SCOPE --quiet --collect --wait /bin/true 2>/dev/null; then echo unit=done; else echo unit=refused; fi
 n=0; for f in /proc/self/fd/*; do case $(readlink $f) in socket:*) n=$((n+1));; esac; done; echo "sockets=$n"`
-	args := []string{"--keep", "none", "--cpu", "5", "--mem", "64M"}
-	want := "cpu=5000 100000"
+	args := []string{"--keep", "none", "--cpu", "50", "--mem", "64M"}
+	want := "cpu=50000 100000"
 	busVar, bus := "DBUS_SYSTEM_BUS_ADDRESS", "/run/dbus/system_bus_socket"
 	if os.Geteuid() != 0 {
 		// The cgi-tenant's shape: cgroupfs hidden in the command's own
 		// namespaces, so rcon promises its limits hold.
-		args = []string{"--unshare", "user,mount,pid", "--tmpfs", "/sys/fs/cgroup", "--keep", "none", "--cpu", "5", "--mem", "64M"}
+		args = []string{"--unshare", "user,mount,pid", "--tmpfs", "/sys/fs/cgroup", "--keep", "none", "--cpu", "50", "--mem", "64M"}
 		want = "cpu=" // cgroupfs is hidden from it: nothing to read
 		busVar, bus = "DBUS_SESSION_BUS_ADDRESS", os.Getenv("XDG_RUNTIME_DIR")+"/bus"
 	}
@@ -509,8 +512,7 @@ n=0; for f in /proc/self/fd/*; do case $(readlink $f) in socket:*) n=$((n+1));; 
 		env  string
 	}{
 		{name: "own scope"},
-		// One run for both (each refused systemctl waits some 4 s in
-		// the VM before it gives up).
+		// One run for both.
 		{name: "shared scope, bus named by the environment", args: []string{"--shared", "sdattack"}, env: "unix:path=" + other},
 	}
 	if os.Geteuid() == 0 {
@@ -712,5 +714,79 @@ func TestSystemdAttach(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(os.Getenv("RCON_STATE_DIR"), "sdatt.json")); err == nil {
 		t.Errorf("record left after the attached processes ended and gc ran")
+	}
+}
+
+// TestSystemdForeignRunSliceIsLeftRunning: a run's slice is named from
+// its --slice and --name, so it can be a slice that holds units of
+// someone else's (`--slice system.slice --name getty` is
+// system-getty.slice, the gettys' own). Neither the run's end nor gc of
+// a SIGKILLed rcon's record stops that slice, and so its units: only
+// rcon's scope is stopped. On the old code both stopped the slice, and
+// the victim unit with it.
+func TestSystemdForeignRunSliceIsLeftRunning(t *testing.T) {
+	needSystemd(t)
+	name := fmt.Sprintf("rcontestfs%d", os.Getpid())
+	victim := name + "-victim.service"
+	slice := "rcontestp-" + name + ".slice"
+	run := []string{"--unit", victim, "--slice", slice, "sleep", "300"}
+	if os.Geteuid() != 0 {
+		run = append([]string{"--user"}, run...)
+	}
+	if out, err := exec.Command("systemd-run", run...).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-run %v: %v\n%s", run, err, out)
+	}
+	t.Cleanup(func() {
+		stop := []string{"stop", victim, "rcontestp.slice"}
+		if os.Geteuid() != 0 {
+			stop = append([]string{"--user"}, stop...)
+		}
+		_ = exec.Command("systemctl", stop...).Run() // gone already if the test failed
+	})
+	intact := func(when string) {
+		t.Helper()
+		if out := strings.TrimSpace(systemctl(t, "show", victim, "-p", "ActiveState,SubState")); out != "ActiveState=active\nSubState=running" {
+			t.Errorf("the unit in %s %s: %q, want it running", slice, when, out)
+		}
+	}
+	if r := sdrcon(t, "--slice", "rcontestp.slice", "--name", name, "--", "true"); r.Code != 0 {
+		t.Fatalf("rcon in the foreign slice: exit %d: %s", r.Code, r.Stderr)
+	}
+	noScopesLeft(t)
+	intact("after a run's end")
+
+	cmd, dir := startScoped(t, "--name", name, "--slice", "rcontestp.slice", "--", "sleep", "300")
+	if !strings.Contains(dir, "/"+slice+"/") {
+		t.Fatalf("the run's scope %s is not in %s", dir, slice)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if r := rcon(t, "gc", "--kill"); r.Code != 0 {
+		t.Errorf("rcon gc --kill: exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the SIGKILLed rcon's scope %s is still there after gc --kill", dir)
+	}
+	noScopesLeft(t)
+	intact("after gc --kill")
+}
+
+// TestSystemdAttachFromBelowIsRefused: systemd takes the pids of a move
+// in its own pid namespace. rcon attach run in a pid namespace below it
+// would hand systemd the pid of its own /proc (here 2, the sleep), which
+// there names another process (the host's pid 2). It is refused before
+// any scope is made.
+func TestSystemdAttachFromBelowIsRefused(t *testing.T) {
+	needSystemd(t)
+	needRoot(t)
+	script := fmt.Sprintf(`sleep 30 & %s attach --driver systemd --name sdbelow --mem 100M $!; rc=$?; kill $!; exit $rc`, filepath.Join(binDir, "rcon"))
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script)
+	out, err := cmd.CombinedOutput()
+	t.Cleanup(func() { rcon(t, "gc", "--kill") })
+	if err == nil || !strings.Contains(string(out), "cannot be used here") || !strings.Contains(string(out), "pid namespace") {
+		t.Errorf("rcon attach from a pid namespace below systemd's: %v, %q; want it refused, naming the pid namespace", err, out)
+	}
+	if out := systemctl(t, "list-units", "--all", "--no-legend", "rcon-sdbelow.scope"); strings.TrimSpace(out) != "" {
+		t.Errorf("a scope was made: %s", out)
 	}
 }
