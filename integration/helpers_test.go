@@ -291,3 +291,17 @@ func outsideGroup() string {
 	}
 	return ""
 }
+
+// runsHere is how many runs a load test makes where it runs: host on this
+// host, vm in the VMs (RCON_BIN_DIR set: one emulated CPU, many times
+// slower), sd in the systemd VM, where every run is also two D-Bus calls
+// to a systemd sharing that CPU.
+func runsHere(host, vm, sd int) int {
+	switch {
+	case os.Getenv("TESTVM_CGROUP") == "systemd":
+		return sd
+	case os.Getenv("RCON_BIN_DIR") != "":
+		return vm
+	}
+	return host
+}

@@ -21,14 +21,11 @@ import (
 // checks /proc/self/cgroup first thing and logs if it is not in one.
 // Every command also leaves a child behind, for rcon (or gc) to end.
 //
-// RCON_STORM_RUNS sets the count; the default is 300, and 100 in the VM
-// (RCON_BIN_DIR set), whose one emulated CPU is many times slower.
+// RCON_STORM_RUNS sets the count; the default is 300, 100 in the VMs,
+// 50 in the systemd one (runsHere).
 func TestSIGKILLStorm(t *testing.T) {
 	needRoot(t)
-	runs := 300
-	if os.Getenv("RCON_BIN_DIR") != "" {
-		runs = 100
-	}
+	runs := runsHere(300, 100, 50)
 	if v, err := strconv.Atoi(os.Getenv("RCON_STORM_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
