@@ -6,14 +6,16 @@
 # image; the suite runs as root, then as the lingering user rcontest,
 # through guest-systemd.sh).
 #   - builds bin/rcon and bin/capcon with `make build` (if the Makefile has it)
-#   - builds ./integration with `go test -c` into testvm/cache/integration.test
+#   - builds ./integration with `go test -c` into a directory of its own
+#     run (several VMs may run at once: `make -j2 test`)
 #   - boots the VM (testvm/run.sh) and runs it with RCON_BIN_DIR=/bin -test.v
 # Without ./integration it runs testvm/probe (--delegated) instead.
 # Exit status: the suite's (125: the VM did not boot or timed out).
 #
 # Env: TESTVM_TIMEOUT (s, default 600), TESTVM_MEM (MB, default 512),
 #      TESTVM_SMP (default 1), TESTVM_TEST_ARGS (extra test flags, split on
-#      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go).
+#      spaces, e.g. "-test.run TestCPU -test.count=1"), GO (default go),
+#      TESTVM_NO_BUILD (1: use bin/ as it is, no `make build`).
 # systemd only: TESTVM_SCRIPT (a script to run instead of the suite, as
 #      root and as the user, with bin/rcon, bin/capcon in /bin), TESTVM_AS
 #      (both, root, user), TESTVM_USER_VIA (session: runuser -l; service:
@@ -59,7 +61,9 @@ fi
 
 adds=()
 if [[ -f Makefile ]] && make -n build >/dev/null 2>&1; then
-	make build
+	# TESTVM_NO_BUILD=1: the caller built them, and other VMs may be
+	# reading them now (make test runs two at once; a build rewrites).
+	[[ ${TESTVM_NO_BUILD:-} == 1 ]] || make build
 	for b in bin/rcon bin/capcon; do
 		if [[ -f $b ]]; then adds+=(--add "$b"); else echo "test-v2: make build made no $b"; fi
 	done
@@ -67,6 +71,8 @@ else
 	echo "test-v2: no Makefile target 'build'; not building bin/rcon, bin/capcon"
 fi
 
+suite=$(mktemp -d "${TMPDIR:-/tmp}/testvm-suite.XXXXXX")
+trap 'rm -rf "$suite"' EXIT
 extra=()
 if [[ -n ${TESTVM_TEST_ARGS:-} ]]; then read -r -a extra <<<"$TESTVM_TEST_ARGS"; fi
 if [[ $layout == systemd ]]; then
@@ -74,8 +80,8 @@ if [[ $layout == systemd ]]; then
 	# script) twice, as root and as the user.
 	# The suite's binary is there for a script too (/bin/integration.test:
 	# a script may run it in another way, e.g. with RCON_DRIVER set).
-	"$go" test -c -trimpath -o "$cache/integration.test" ./integration
-	adds+=(--add "$cache/integration.test")
+	"$go" test -c -trimpath -o "$suite/integration.test" ./integration
+	adds+=(--add "$suite/integration.test")
 	if [[ -n ${TESTVM_SCRIPT:-} ]]; then
 		[[ -f $TESTVM_SCRIPT ]] || { echo "test-vm: no such TESTVM_SCRIPT: $TESTVM_SCRIPT" >&2; exit 2; }
 		cmd=("$here/guest-systemd.sh" "/bin/$(basename "$TESTVM_SCRIPT")" "${extra[@]}")
@@ -84,8 +90,8 @@ if [[ $layout == systemd ]]; then
 		cmd=("$here/guest-systemd.sh" /bin/integration.test -test.v "${extra[@]}")
 	fi
 else
-	"$go" test -c -trimpath -o "$cache/integration.test" ./integration
-	cmd=("$cache/integration.test" -test.v "${extra[@]}")
+	"$go" test -c -trimpath -o "$suite/integration.test" ./integration
+	cmd=("$suite/integration.test" -test.v "${extra[@]}")
 fi
 start=$SECONDS
 set +e
