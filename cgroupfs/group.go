@@ -338,5 +338,5 @@ func oomKillsIn(dirs []string, file string) uint64 {
 // gone tells an error of a cgroup that was removed: its directory is not
 // there (ENOENT), or a file of it held open is dead (ENODEV).
 func gone(err error) bool {
-	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENODEV)
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENODEV)
 }

@@ -92,7 +92,8 @@ func createV1(place *parentPlace, name string, r *Resources, claim func(paths, m
 	path := func(n cgroup1.Name) (string, error) { return filepath.Join(place.in(string(n)), name), nil }
 	hier := func() ([]cgroup1.Subsystem, error) { return subs, nil }
 	// A concurrent rcon may remove the empty project parent between our
-	// mkdir of it and of the leaf; that shows as ENOENT and a retry fixes it.
+	// mkdir of it and of the leaf; that shows as ENOENT (or ENODEV, a file
+	// of it read as it went: gone) and a retry fixes it.
 	for try := 0; ; try++ {
 		g.cg, err = cgroup1.New(path, res, cgroup1.WithHierarchy(hier))
 		if err == nil {
@@ -102,7 +103,7 @@ func createV1(place *parentPlace, name string, r *Resources, claim func(paths, m
 			_ = rmdir(d)
 		}
 		removeParents(made) // only if empty: other runs' groups keep it
-		if !errors.Is(err, os.ErrNotExist) || try == 3 {
+		if !gone(err) || try == 3 {
 			return nil, fmt.Errorf("create group %s: %w", name, err)
 		}
 	}

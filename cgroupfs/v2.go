@@ -94,7 +94,8 @@ func createV2(place *parentPlace, name string, r *Resources, claim func(paths, m
 // first when it is the project's (own) and readying it (ready enables the
 // controllers). Another run's Delete removes the project's parent once it
 // is empty, which may fall between our making it and making dir: that
-// shows as ENOENT, and making both again fixes it (as on v1). On error
+// shows as ENOENT, or as ENODEV when a file of it was opened just before
+// (gone), and making both again fixes it (as on v1). On error
 // nothing of ours is left.
 func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
 	for try := 0; ; try++ {
@@ -118,7 +119,7 @@ func makeV2Leaf(pdir, dir string, own bool, ready func() error) error {
 		if own {
 			_ = rmdir(pdir) // only if empty: other runs' groups keep it
 		}
-		if !own || !errors.Is(err, os.ErrNotExist) || try == 3 {
+		if !own || !gone(err) || try == 3 {
 			return err
 		}
 	}

@@ -2,8 +2,10 @@ package cgroupfs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -53,6 +55,23 @@ func TestV2LeafRetriesWhenTheProjectParentVanishes(t *testing.T) {
 	}
 	if readies != 2 {
 		t.Errorf("parent readied %d times, want 2", readies)
+	}
+
+	// Removed while its controllers were being read: the kernel's ENODEV
+	// for a file opened before the removal (found by TestSIGKILLStorm in
+	// the v2 VM), made again too.
+	pdir = filepath.Join(t.TempDir(), "rcon")
+	readies = 0
+	midRead := func() error {
+		readies++
+		if readies == 1 {
+			os.Remove(pdir)
+			return fmt.Errorf("read controllers of %s: %w", pdir, &os.PathError{Op: "read", Path: pdir + "/cgroup.controllers", Err: syscall.ENODEV})
+		}
+		return nil
+	}
+	if err := makeV2Leaf(pdir, filepath.Join(pdir, "g"), true, midRead); err != nil || readies != 2 {
+		t.Errorf("parent removed mid-read: %v after %d tries, want it made again", err, readies)
 	}
 
 	// Bounded: a parent that always vanishes ends in ENOENT, and nothing
