@@ -56,22 +56,7 @@ func limitProps(r *cgroupfs.Resources) []sd.Property {
 	if r.Pids > 0 {
 		add("TasksMax", uint64(r.Pids))
 	}
-	type devRate struct {
-		Path string
-		Rate uint64
-	}
-	for _, kind := range []cgroupfs.IOKind{cgroupfs.ReadBPS, cgroupfs.WriteBPS, cgroupfs.ReadIOPS, cgroupfs.WriteIOPS} {
-		var v []devRate
-		for _, l := range r.IO {
-			if l.Kind == kind {
-				v = append(v, devRate{fmt.Sprintf("/dev/block/%d:%d", l.Major, l.Minor), l.Rate})
-			}
-		}
-		if len(v) > 0 {
-			add(ioProp[kind], v)
-		}
-	}
-	return p
+	return append(p, ioProps(r.IO)...)
 }
 
 // restoreProps are the unit properties that put back old's value of
@@ -126,26 +111,37 @@ func restoreProps(old, changed *cgroupfs.Resources) []sd.Property {
 	if changed.Pids > 0 {
 		add("TasksMax", or(old.Pids))
 	}
+	var io []cgroupfs.IOLimit
+	for _, l := range changed.IO {
+		back := l
+		back.Rate = unset
+		for _, o := range old.IO {
+			if o.Kind == l.Kind && o.Major == l.Major && o.Minor == l.Minor {
+				back.Rate = o.Rate
+			}
+		}
+		io = append(io, back)
+	}
+	return append(p, ioProps(io)...)
+}
+
+// ioProps are the block-I/O properties of io, one per kind, each listing
+// its devices.
+func ioProps(io []cgroupfs.IOLimit) []sd.Property {
 	type devRate struct {
 		Path string
 		Rate uint64
 	}
+	var p []sd.Property
 	for _, kind := range []cgroupfs.IOKind{cgroupfs.ReadBPS, cgroupfs.WriteBPS, cgroupfs.ReadIOPS, cgroupfs.WriteIOPS} {
 		var v []devRate
-		for _, l := range changed.IO {
-			if l.Kind != kind {
-				continue
+		for _, l := range io {
+			if l.Kind == kind {
+				v = append(v, devRate{fmt.Sprintf("/dev/block/%d:%d", l.Major, l.Minor), l.Rate})
 			}
-			rate := unset
-			for _, o := range old.IO {
-				if o.Kind == kind && o.Major == l.Major && o.Minor == l.Minor {
-					rate = o.Rate
-				}
-			}
-			v = append(v, devRate{fmt.Sprintf("/dev/block/%d:%d", l.Major, l.Minor), rate})
 		}
 		if len(v) > 0 {
-			add(ioProp[kind], v)
+			p = append(p, sd.Property{Name: ioProp[kind], Value: dbus.MakeVariant(v)})
 		}
 	}
 	return p
