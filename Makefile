@@ -73,7 +73,7 @@ test-v2-smp2:
 # The suite on a Debian root with systemd as PID 1 (testvm/prepare-systemd.sh),
 # as root and then as a lingering user talking to its user manager: there
 # the default driver is systemd, so every test that makes a group makes a
-# scope (10-11 minutes here, 2026-12-03, where TCG runs some 2.5x slower
+# scope (5.5-7 minutes here, 2026-12-03, where TCG runs some 2.5x slower
 # than on the machine of the first figures; most of the user's part skips:
 # it needs root).
 test-systemd:
