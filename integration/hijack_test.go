@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"rcon/procfs"
 )
 
 // forkCode is what ptraceFork has the held process run: fork; the child
@@ -261,6 +263,6 @@ func alive(pid int) bool {
 	if err != nil || !bytes.HasPrefix(b, []byte("rcon-hold")) {
 		return false
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	return err == nil && !bytes.Contains(data, []byte(") Z "))
+	_, state, err := procfs.StartAndState(pid)
+	return err == nil && state != "Z"
 }

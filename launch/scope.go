@@ -42,8 +42,8 @@ func (s *job) openScope() (*runGroup, error) {
 	if cgroupfs.Detect() != cgroupfs.V2 {
 		return nil, errors.New("--driver systemd needs the unified cgroup hierarchy (cgroup v2); this host runs v1 or hybrid: use --driver cgroupfs")
 	}
-	if why := sdscope.PidNSProblem(); why != "" {
-		return nil, fmt.Errorf("the systemd driver cannot be used here: %s (use --driver cgroupfs)", why)
+	if err := sdscope.CheckPidNS(); err != nil {
+		return nil, err
 	}
 	// The namespace init (pid, user, chroot) needs nothing of its own
 	// here: it is the held process (the hold re-exec's /proc/self/exe as

@@ -63,39 +63,44 @@ func Parent(pid int) (int, error) {
 	return strconv.Atoi(f[1])
 }
 
-// statusLine reads the fields of one line of /proc/PID/status (pid is a
-// number or "self"); nil when the kernel has no such line.
-func statusLine(pid, key string) ([]string, error) {
+// statusLines reads the fields of the lines keys of /proc/PID/status (pid
+// is a number or "self"), one read; a key the kernel has no line for is
+// nil.
+func statusLines(pid string, keys ...string) ([][]string, error) {
 	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return nil, err
 	}
+	out := make([][]string, len(keys))
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strings.Fields(v), nil
+		for i, key := range keys {
+			if v, ok := strings.CutPrefix(line, key+":"); ok {
+				out[i] = strings.Fields(v)
+			}
 		}
 	}
-	return nil, nil
+	return out, nil
 }
 
 // NSpid reads the NSpid line of /proc/PID/status (pid is a number or
 // "self"): the process's pid in each pid namespace from that of /proc
 // down to its own. Nil on kernels before 4.1, which have no such line.
 func NSpid(pid string) ([]string, error) {
-	return statusLine(pid, "NSpid")
+	l, err := statusLines(pid, "NSpid")
+	if err != nil {
+		return nil, err
+	}
+	return l[0], nil
 }
 
 // TracerPid is the pid of the process ptracing pid (0: none), and its
 // effective uid (Uid line of /proc/PID/status).
 func TracerPid(pid string) (tracer, euid int, err error) {
-	t, err := statusLine(pid, "TracerPid")
+	l, err := statusLines(pid, "TracerPid", "Uid")
 	if err != nil {
 		return 0, 0, err
 	}
-	u, err := statusLine(pid, "Uid")
-	if err != nil {
-		return 0, 0, err
-	}
+	t, u := l[0], l[1]
 	if len(t) != 1 || len(u) < 2 {
 		return 0, 0, fmt.Errorf("/proc/%s/status: malformed", pid)
 	}

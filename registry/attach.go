@@ -104,8 +104,8 @@ func move(g *cgroupfs.Group, m Member) error {
 func AttachScope(slice, name string, r *cgroupfs.Resources, pids []int, update bool) (string, JoinInfo, []error, error) {
 	// systemd takes pids in its own pid namespace: from below it, the
 	// pids looked up here would name other processes there.
-	if why := sdscope.PidNSProblem(); why != "" {
-		return "", JoinInfo{}, nil, fmt.Errorf("the systemd driver cannot be used here: %s (use --driver cgroupfs)", why)
+	if err := sdscope.CheckPidNS(); err != nil {
+		return "", JoinInfo{}, nil, err
 	}
 	members, name, errs, err := attachMembers(r, pids, name)
 	if err != nil {

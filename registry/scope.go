@@ -37,9 +37,9 @@ func SetScopePath(rec *Record, dir string) error {
 }
 
 // ReclaimScope is how a scope of rcon's goes away: what is left in g is
-// ended (kill), the scope and its run slice are stopped (systemd removes an empty scope by
-// itself too; stopping one that is gone is no error), and the record is
-// released only once the unit is gone.
+// ended (kill), the scope and its run slice are stopped (systemd removes
+// an empty scope by itself too; stopping one that is gone is no error),
+// and the record is released only once the unit is gone.
 func ReclaimScope(c *sdscope.Conn, g *cgroupfs.Group, rec *Record, kill bool) error {
 	if kill && g != nil {
 		if err := g.Kill(); err != nil {

@@ -285,6 +285,15 @@ func Auto(parent string) (scope bool, why string) {
 	return true, ""
 }
 
+// CheckPidNS is PidNSProblem as the error of a run or an attach that
+// asked for the systemd driver.
+func CheckPidNS() error {
+	if why := PidNSProblem(); why != "" {
+		return fmt.Errorf("the systemd driver cannot be used here: %s (use --driver cgroupfs)", why)
+	}
+	return nil
+}
+
 // PidNSProblem is "" when the pids rcon knows are the manager's, else
 // why not. systemd takes the pids of a scope (and of a move) in its own
 // pid namespace: from a pid namespace below it (a container, unshare
